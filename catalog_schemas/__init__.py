@@ -1,0 +1,1 @@
+"""The catalog: departments, license types, sources and service items; holder identifiers."""
