@@ -1,0 +1,336 @@
+"""Pipeline steps: connectors → quality → lake (ingest) and lake → license store (issuance).
+
+Each Airflow task is one call into this module. Counts, versions and ids come back; no row
+ever leaves these functions, so nothing personal reaches an XCom or a log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+import license_store
+from catalog_schemas.errors import FatalError
+from catalog_schemas.holder import HolderKind, holder_keys
+from catalog_schemas.model import LicenseType, Source
+from connectors import apply_mapping, open_connector
+from exchange.hub import Hub
+from exchange.lake import BUCKETS, ID_TYPES, LakeTable
+from exchange.model import IngestRun
+from quality import Gate, record_rejected
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, float], None]  # rows so far, seconds elapsed
+
+
+class QualityThresholdError(FatalError):
+    """A batch's quarantine rate passed the source's threshold: nothing of it is published."""
+
+    code = "quality_threshold_exceeded"
+    http_status = 422
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did; ``rows_in == rows_loaded + rows_quarantined`` always."""
+
+    source: str
+    batches: int = 0
+    batches_skipped: int = 0
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    lake_version: int | None = None
+    seconds: float = 0.0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _holder_kind_of(spec_type: str) -> HolderKind | None:
+    return {"resident_id": "natural_person", "credit_code": "legal_person"}.get(spec_type)  # type: ignore[return-value]
+
+
+def _kinds_for(license_type: LicenseType, id_field: str, good: pa.Table) -> pa.Array:
+    """The holder kind of each row for ``id_field`` (constant, or read from the holder's kind field)."""
+    spec = license_type.field(id_field)
+    fixed = _holder_kind_of(spec.type)
+    if fixed is not None:
+        return pa.array([fixed] * good.num_rows, pa.string())
+    holder = next(h for h in license_type.holders if h.id_field == id_field)
+    assert holder.kind_field is not None  # guaranteed by the catalog model
+    return good.column(holder.kind_field).combine_chunks()
+
+
+def to_lake_rows(
+    good: pa.Table,
+    *,
+    hub: Hub,
+    license_type: LicenseType,
+    source: Source,
+    batch_id: str,
+    ingested_at: dt.datetime,
+) -> pa.Table:
+    """Turn gate-approved rows into lake rows: ID numbers become holder keys plus ciphertext."""
+    n = good.num_rows
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    hash_parts: list[pa.Array | pa.ChunkedArray] = []
+    for spec in license_type.fields:
+        if spec.type in ID_TYPES:
+            canonical = good.column(spec.name).combine_chunks() if spec.name in good.column_names else pa.nulls(n, pa.string())
+            kinds = _kinds_for(license_type, spec.name, good)
+            keys = pa.nulls(n, pa.string())
+            for kind in ("natural_person", "legal_person"):
+                mask = pc.fill_null(pc.equal(kinds, kind), False)
+                if not pc.any(mask).as_py():
+                    continue
+                part = holder_keys(hub.hub_key, kind, pc.filter(canonical, mask))  # type: ignore[arg-type]
+                keys = pc.replace_with_mask(keys, mask, part)
+            enc = hub.cipher.encrypt_many(canonical.to_pylist(), [k or "" for k in keys.to_pylist()])
+            columns[f"{spec.name}__key"] = keys
+            columns[f"{spec.name}__enc"] = pa.array(enc, pa.string())
+            hash_parts.append(keys)
+        else:
+            col = good.column(spec.name) if spec.name in good.column_names else None
+            columns[spec.name] = col if col is not None else pa.nulls(n, LakeTable(hub.lake_uri, license_type).schema.field(spec.name).type)
+            hash_parts.append(pc.cast(columns[spec.name], pa.string()))
+    license_no = pc.cast(good.column(license_type.license_no_field), pa.string())
+    record_key = pc.binary_join_element_wise(f"{license_type.code}:{license_type.issuer}", license_no, ":")
+    primary = columns[f"{license_type.holders[0].id_field}__key"]
+    joined = pc.binary_join_element_wise(
+        *[pc.fill_null(p, "\x00") for p in hash_parts], "\x1f"
+    )
+    row_hash = [hashlib.sha256(v.encode("utf-8")).hexdigest() for v in joined.to_pylist()]
+    bucket = [int(k[:4], 16) % BUCKETS if k else 0 for k in pa.chunked_array([primary]).to_pylist()]
+    columns.update(
+        record_key=record_key,
+        holder_key=primary,
+        holder_bucket=pa.array(bucket, pa.int32()),
+        _deleted=pa.array([False] * n),
+        _source=pa.array([source.name] * n, pa.string()),
+        _batch_id=pa.array([batch_id] * n, pa.string()),
+        _row_ref=good.column("_row_ref"),
+        _ingested_at=pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC")),
+        _row_hash=pa.array(row_hash, pa.string()),
+    )
+    lake = LakeTable(hub.lake_uri, license_type)
+    return pa.table({name: columns[name] for name in lake.schema.names}).cast(lake.schema)
+
+
+def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = None) -> IngestReport:
+    """Read one source incrementally, gate it, and merge it into the lake batch by batch."""
+    source = hub.catalog.source(source_name)
+    license_type = hub.catalog.license_type(source.license_type)
+    lake = LakeTable(hub.lake_uri, license_type)
+    lake.ensure()
+    state = lake.committed_state(source.name)
+    seq = lake.committed_seq(source.name)
+    connector = open_connector(source, location=hub.resolve_connection(source.connector.connection))
+    gate = Gate(license_type, today=hub.now().date())
+    report = IngestReport(source=source.name)
+    started = time.monotonic()
+    with hub.sessions.begin() as session:
+        run = IngestRun(source=source.name, started_at=hub.now(), status="running", state=state)
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    last_state = state
+    try:
+        for read in connector.read(state):
+            seq += 1
+            batch_id = f"{source.name}:{seq}"
+            mapped = apply_mapping(read.batch, source=source, license_type=license_type)
+            result = gate.check(mapped)
+            rows_in = mapped.num_rows
+            rejected = result.rejected.num_rows
+            if rows_in != result.good.num_rows + rejected:
+                raise FatalError(f"gate lost rows in batch {batch_id}", code="rows_lost")
+            if rows_in and rejected / rows_in > source.quarantine_threshold:
+                worst = sorted(result.report.get("reasons", {}).items(), key=lambda kv: -kv[1])[:5]
+                raise QualityThresholdError(
+                    f"batch {batch_id}: {rejected} of {rows_in} rows failed "
+                    f"({rejected / rows_in:.1%} > threshold {source.quarantine_threshold:.1%}); "
+                    f"nothing of it was published. Worst checks: "
+                    + ", ".join(f"{name} ×{count}" for name, count in worst)
+                )
+            now = hub.now()
+            with hub.sessions.begin() as session:
+                record_rejected(
+                    session=session,
+                    source=source.name,
+                    batch_seq=seq,
+                    license_type=license_type,
+                    rejected=result.rejected,
+                    cipher=hub.cipher,
+                    now=now,
+                )
+            rows = to_lake_rows(
+                result.good, hub=hub, license_type=license_type, source=source,
+                batch_id=batch_id, ingested_at=now,
+            )
+            commit = lake.commit_batch(rows, source=source.name, seq=seq, state=read.state)
+            report.batches += 1
+            report.batches_skipped += int(commit.skipped)
+            report.rows_in += rows_in
+            report.rows_loaded += result.good.num_rows
+            report.rows_quarantined += rejected
+            for reason, count in result.report.get("reasons", {}).items():
+                report.reasons[reason] = report.reasons.get(reason, 0) + int(count)
+            report.lake_version = commit.version if commit.version is not None else report.lake_version
+            last_state = read.state
+            elapsed = time.monotonic() - started
+            logger.info(
+                "source %s batch %d: %d rows in, %d loaded, %d quarantined (%.0f rows/s)",
+                source.name, seq, rows_in, result.good.num_rows, rejected,
+                report.rows_in / elapsed if elapsed else 0.0,
+            )
+            if progress is not None:
+                progress(report.rows_in, elapsed)
+        if last_state is not None:
+            connector.finish(last_state)
+    except BaseException as exc:
+        _finish_run(hub, run_id, report, status="failed", state=last_state, error=f"{type(exc).__name__}: {exc}")
+        raise
+    report.seconds = time.monotonic() - started
+    _finish_run(hub, run_id, report, status="success", state=last_state, error=None)
+    return report
+
+
+def _finish_run(
+    hub: Hub, run_id: int, report: IngestReport, *, status: str, state: dict[str, Any] | None, error: str | None
+) -> None:
+    with hub.sessions.begin() as session:
+        session.execute(
+            sa.update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(
+                finished_at=hub.now(), status=status, batches=report.batches, rows_in=report.rows_in,
+                rows_loaded=report.rows_loaded, rows_quarantined=report.rows_quarantined,
+                lake_version=report.lake_version, state=state, error=error,
+            )
+        )
+
+
+@dataclass
+class IssuanceReport:
+    """What one issuance run did, per license type."""
+
+    issued: dict[str, int] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    lake_versions: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]) -> list[license_store.LicenseRecord]:
+    issuer = hub.catalog.department(license_type.issuer)
+    records = []
+    for row in rows:
+        holders = []
+        for spec in license_type.holders:
+            key = row[f"{spec.id_field}__key"]
+            enc = row[f"{spec.id_field}__enc"]
+            if key is None or enc is None:
+                continue
+            kind = row[spec.kind_field] if spec.kind_field else spec.kinds[0]
+            holders.append(
+                license_store.HolderRef(
+                    role=spec.role,
+                    kind=kind,
+                    holder_key=key,
+                    id_number=hub.cipher.decrypt_text(enc, aad=key),
+                    name=row.get(spec.name_field) if spec.name_field else None,
+                )
+            )
+        fields: dict[str, Any] = {}
+        for spec in license_type.fields:
+            if spec.type in ID_TYPES:
+                continue  # ID numbers travel in the holders list only
+            value = row.get(spec.name)
+            fields[spec.name] = value.isoformat() if isinstance(value, dt.date) else value
+        valid_from = row.get(license_type.valid_from_field) if license_type.valid_from_field else None
+        valid_until = row.get(license_type.valid_until_field) if license_type.valid_until_field else None
+        records.append(
+            license_store.LicenseRecord(
+                record_key=row["record_key"],
+                license_type=license_type.code,
+                type_name_zh=license_type.name_zh,
+                type_name_en=license_type.name_en,
+                issuer_department=issuer.code,
+                issuer_name_zh=issuer.name_zh,
+                issuer_name_en=issuer.name_en,
+                license_no=str(row[license_type.license_no_field] if license_type.license_no_field in row else row["record_key"].rsplit(":", 1)[-1]),
+                holders=tuple(holders),
+                fields=fields,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                source=row["_source"],
+                batch_id=row["_batch_id"],
+                as_of=row["_ingested_at"],
+                row_hash=row["_row_hash"],
+            )
+        )
+    return records
+
+
+def issue_licenses(hub: Hub, signer: license_store.Signer) -> IssuanceReport:
+    """Turn the lake's new and changed records into signed licenses; cancel deleted ones."""
+    report = IssuanceReport()
+    for license_type in hub.catalog.license_types.values():
+        lake = LakeTable(hub.lake_uri, license_type)
+        if not lake.exists():
+            continue
+        cursor_name = f"lake:{license_type.code}"
+        with hub.sessions.begin() as session:
+            after = license_store.get_cursor(session=session, name=cursor_name) or 0
+            changes = lake.changes(after_version=after)
+            if changes.num_rows == 0:
+                continue
+            latest: dict[str, dict[str, Any]] = {}
+            for row in sorted(changes.to_pylist(), key=lambda r: r["_commit_version"]):
+                if row["_change_type"] in ("insert", "update_postimage", "delete"):
+                    latest[row["record_key"]] = row
+            live = [r for r in latest.values() if r["_change_type"] != "delete" and not r["_deleted"]]
+            gone = [k for k, r in latest.items() if r["_change_type"] == "delete" or r["_deleted"]]
+            department = hub.catalog.department(license_type.issuer)
+            result = license_store.issue(
+                session=session,
+                records=_records_from_changes(hub, license_type, live),
+                signer=signer,
+                cipher=hub.cipher,
+                issuer_did=hub.issuer_did,
+                type_codes={license_type.code: department.credit_code + license_type.type_seq},
+                issuer_codes={department.code: department.credit_code},
+                now=hub.now(),
+            )
+            cancelled = license_store.cancel(session=session, record_keys=gone, now=hub.now()) if gone else 0
+            version = int(max(changes.column("_commit_version").to_pylist()))
+            license_store.set_cursor(session=session, name=cursor_name, version=version)
+        report.issued[license_type.code] = result.issued
+        report.unchanged[license_type.code] = result.unchanged
+        report.cancelled[license_type.code] = int(cancelled)
+        report.lake_versions[license_type.code] = version
+        logger.info(
+            "issuance %s: %d issued, %d unchanged, %d cancelled up to lake version %d",
+            license_type.code, result.issued, result.unchanged, cancelled, version,
+        )
+    return report
+
+
+def report_json(report: IngestReport | IssuanceReport) -> str:
+    return json.dumps(report.as_dict(), sort_keys=True)

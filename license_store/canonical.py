@@ -1,0 +1,119 @@
+"""RFC 8785 JSON Canonicalization Scheme (JCS), and a strict JSON reader for what we verify.
+
+The canonical form itself comes from the ``rfc8785`` package; this module adds the parts a
+verifier needs around it: a reader that refuses what JCS cannot represent faithfully (duplicate
+keys, NaN, -0, numbers outside binary64) and limits on size and nesting checked before any
+recursive work is done.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import rfc8785
+
+from license_store.error import CanonicalizationError
+
+MAX_DEPTH: Final = 32
+MAX_NODES: Final = 20_000
+MAX_JSON_BYTES: Final = 1 << 20
+
+# I-JSON / JCS integers are IEEE-754 doubles; beyond this an int is not exact any more.
+_SAFE_INT: Final = 2**53 - 1
+
+
+def canonicalize(value: object) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
+    check_bounds(value)
+    try:
+        return rfc8785.dumps(value)  # type: ignore[arg-type]
+    except rfc8785.CanonicalizationError as exc:
+        raise CanonicalizationError(f"value cannot be canonicalized: {exc}") from None
+
+
+def serialize_number(number: float) -> str:
+    """Return the ECMAScript/JCS serialization of one binary64 number."""
+    # rfc8785 has no public number serializer; an array of one element is written "[n]".
+    return canonicalize([float(number)])[1:-1].decode("ascii")
+
+
+def check_bounds(
+    value: object, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
+) -> None:
+    """Raise CanonicalizationError when a value nests deeper or holds more nodes than allowed."""
+    # Iterative on purpose: the point is to refuse hostile input before anything recurses on it.
+    stack: list[tuple[object, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > max_nodes:
+            raise CanonicalizationError(f"JSON value has more than {max_nodes} nodes")
+        if isinstance(item, Mapping):
+            children: Sequence[object] = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= max_depth and children:
+            raise CanonicalizationError(f"JSON value nests deeper than {max_depth}")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def parse_json(data: bytes | str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+    """Parse JSON strictly (UTF-8, no duplicate keys, no NaN or -0, bounded size and depth)."""
+    if len(data) > max_bytes:
+        raise CanonicalizationError(f"JSON text is larger than {max_bytes} bytes", code="malformed_json")
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise CanonicalizationError(
+            f"not valid JSON: {type(exc).__name__}", code="malformed_json"
+        ) from None
+    except ValueError as exc:
+        raise CanonicalizationError(str(exc), code="malformed_json") from None
+    check_bounds(value)
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, item in pairs:
+        if key in result:
+            # Two parsers may keep different duplicates; what is signed must be unambiguous.
+            raise ValueError("JSON object has a duplicate key")
+        result[key] = item
+    return result
+
+
+def _parse_int(text: str) -> int | float:
+    number = int(text)
+    if number == 0 and text.startswith("-"):
+        raise ValueError("JSON number -0 is not allowed (RFC 8785 erratum 7920)")
+    if -_SAFE_INT <= number <= _SAFE_INT:
+        return number
+    # What a JavaScript signer would have seen and canonicalized: the nearest double.
+    return _parse_float(text)
+
+
+def _parse_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError("JSON number is outside the binary64 range")
+    if number == 0 and text.startswith("-"):
+        raise ValueError("JSON number -0 is not allowed (RFC 8785 erratum 7920)")
+    return number
+
+
+def _reject_constant(text: str) -> Any:
+    raise ValueError(f"JSON constant {text} is not allowed")

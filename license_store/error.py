@@ -1,0 +1,89 @@
+"""Errors of the license store, all under the one OneHub tree."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from catalog_schemas.errors import (
+    FatalError,
+    InvalidIdentifierError,
+    OneHubError,
+    RetriableError,
+    ValidationFailedError,
+)
+
+# The codes VerificationError may carry; a caller can branch on them, a client only sees them.
+VERIFICATION_CODES: Final = frozenset(
+    {
+        "malformed",
+        "unsupported_cryptosuite",
+        "unknown_key",
+        "bad_signature",
+        "issuer_mismatch",
+        "not_yet_valid",
+        "expired",
+        "unknown_license",
+        "superseded",
+        "cancelled",
+        "suspended",
+        "revoked",
+    }
+)
+
+
+class VerificationError(OneHubError):
+    """A credential or proof did not verify; ``code`` says why and nothing else leaks."""
+
+    code = "verification_failed"
+    http_status = 422
+
+    def __init__(self, code: str, message: str | None = None) -> None:
+        if code not in VERIFICATION_CODES:
+            raise ValueError(f"unknown verification code {code!r}")
+        super().__init__(message or f"verification failed: {code}", code=code)
+
+
+class LicenseIdentifierError(InvalidIdentifierError):
+    """A license identifier is malformed or its check character is wrong."""
+
+
+class CanonicalizationError(ValidationFailedError):
+    """A value cannot be written as RFC 8785 canonical JSON (NaN, huge int, lone surrogate...)."""
+
+    code = "not_canonicalizable"
+
+
+class UnsupportedAlgorithmError(FatalError):
+    """A signer or key uses an algorithm the cryptosuite does not allow."""
+
+    code = "unsupported_algorithm"
+
+
+class UnknownLicenseTypeError(FatalError):
+    """Issuance was given a license type or issuer with no identifier code in the catalog."""
+
+    code = "license_type_unknown"
+
+
+class SigningKeyError(FatalError):
+    """A signing key is missing, not active, or cannot be decrypted with the given KEK."""
+
+    code = "signing_key"
+
+
+class ConcurrentIssuanceError(RetriableError):
+    """Another process issued or changed the same license first; roll back and retry."""
+
+    code = "concurrent_issuance"
+
+
+class VersionExhaustedError(FatalError):
+    """A record already has 999 versions: the 3-digit version field cannot count further."""
+
+    code = "license_version_exhausted"
+
+
+class KeyFormatError(ValidationFailedError):
+    """A key, multibase string, JWK or DID document is not in a form we accept."""
+
+    code = "key_format"

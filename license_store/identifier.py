@@ -1,0 +1,107 @@
+"""National e-license identifiers: ``1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>``.
+
+``type`` is the type definer's 18-character unified social credit code followed by a 3-digit
+sequence, ``issuer`` the issuing department's credit code, ``serial`` a 10-digit number fixed for
+a record across its versions, ``version`` 3 digits from 001, and ``check`` the ISO 7064
+MOD 37,36 check character over type + issuer + serial + version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from stdnum.iso7064 import mod_37_36
+
+from license_store.error import LicenseIdentifierError
+
+PREFIX: Final = "1.2.156.3005.2"
+SERIAL_DIGITS: Final = 10
+VERSION_DIGITS: Final = 3
+MAX_SERIAL: Final = 10**SERIAL_DIGITS - 1
+MAX_VERSION: Final = 10**VERSION_DIGITS - 1
+MAX_CHARS: Final = 96
+
+# GB 32100 credit codes use digits and capitals without I, O, Z, S, V.
+_CREDIT_CODE: Final = r"[0-9A-HJ-NPQRTUWXY]{18}"
+_TYPE_CODE: Final = re.compile(_CREDIT_CODE + r"\d{3}")
+_ISSUER_CODE: Final = re.compile(_CREDIT_CODE)
+_IDENTIFIER: Final = re.compile(
+    re.escape(PREFIX)
+    + rf"\.(?P<type>[0-9A-Z]+)\.(?P<issuer>[0-9A-Z]+)\.(?P<serial>\d{{{SERIAL_DIGITS}}})"
+    + rf"\.(?P<version>\d{{{VERSION_DIGITS}}})\.(?P<check>[0-9A-Z])"
+)
+
+
+@dataclass(frozen=True)
+class LicenseIdentifier:
+    """The parts of a license identifier."""
+
+    type_code: str
+    issuer_code: str
+    serial: int
+    version: int
+
+    def __post_init__(self) -> None:
+        if not _TYPE_CODE.fullmatch(self.type_code):
+            raise LicenseIdentifierError(
+                "license type code must be an 18-character credit code and a 3-digit sequence",
+                reason="license_id_type_code",
+            )
+        if not _ISSUER_CODE.fullmatch(self.issuer_code):
+            raise LicenseIdentifierError(
+                "issuer code must be an 18-character unified social credit code",
+                reason="license_id_issuer_code",
+            )
+        if not 0 <= self.serial <= MAX_SERIAL:
+            raise LicenseIdentifierError(
+                f"serial must be 0..{MAX_SERIAL}", reason="license_id_serial"
+            )
+        if not 1 <= self.version <= MAX_VERSION:
+            raise LicenseIdentifierError(
+                f"version must be 1..{MAX_VERSION}", reason="license_id_version"
+            )
+
+    @property
+    def check(self) -> str:
+        """The MOD 37,36 check character."""
+        return mod_37_36.calc_check_digit(self._body())
+
+    def _body(self) -> str:
+        return (
+            f"{self.type_code}{self.issuer_code}"
+            f"{self.serial:0{SERIAL_DIGITS}d}{self.version:0{VERSION_DIGITS}d}"
+        )
+
+    def __str__(self) -> str:
+        return (
+            f"{PREFIX}.{self.type_code}.{self.issuer_code}."
+            f"{self.serial:0{SERIAL_DIGITS}d}.{self.version:0{VERSION_DIGITS}d}.{self.check}"
+        )
+
+
+def format_identifier(*, type_code: str, issuer_code: str, serial: int, version: int) -> str:
+    """Return the identifier string of a license version."""
+    return str(LicenseIdentifier(type_code, issuer_code, serial, version))
+
+
+def parse_identifier(text: str) -> LicenseIdentifier:
+    """Parse and check an identifier; raise LicenseIdentifierError naming what is wrong."""
+    if not isinstance(text, str) or len(text) > MAX_CHARS:
+        raise LicenseIdentifierError("license identifier is not a string of sane length",
+                                     reason="license_id_format")
+    match = _IDENTIFIER.fullmatch(text)
+    if match is None:
+        raise LicenseIdentifierError(
+            f"license identifier must look like {PREFIX}.<type>.<issuer>.<serial>.<version>.<check>",
+            reason="license_id_format",
+        )
+    identifier = LicenseIdentifier(
+        match["type"], match["issuer"], int(match["serial"]), int(match["version"])
+    )
+    if identifier.check != match["check"]:
+        raise LicenseIdentifierError(
+            "license identifier check character is wrong", reason="license_id_check"
+        )
+    return identifier

@@ -1,0 +1,69 @@
+"""Multibase base58btc and Multikey (multicodec-prefixed) encodings of Ed25519 keys.
+
+``z`` + base58btc is the multibase form used by Data Integrity proofs and did:key;
+0xed01 prefixes an Ed25519 public key and 0x8026 an Ed25519 private key (seed).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import base58
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from license_store import ed25519
+from license_store.error import KeyFormatError
+
+BASE58BTC_PREFIX: Final = "z"
+ED25519_PUB: Final = b"\xed\x01"
+ED25519_PRIV: Final = b"\x80\x26"
+# Generous upper bound for every value we decode (a 64-byte signature is at most 88 chars).
+MAX_MULTIBASE_CHARS: Final = 128
+
+
+def encode_base58btc(data: bytes) -> str:
+    """Return the multibase base58btc string (``z...``) of some bytes."""
+    return BASE58BTC_PREFIX + base58.b58encode(data).decode("ascii")
+
+
+def decode_base58btc(text: str, *, max_chars: int = MAX_MULTIBASE_CHARS) -> bytes:
+    """Decode a multibase base58btc string, refusing any other base and non-canonical forms."""
+    if not isinstance(text, str) or not 1 < len(text) <= max_chars:
+        raise KeyFormatError("multibase value is missing or too long")
+    if not text.startswith(BASE58BTC_PREFIX):
+        raise KeyFormatError("multibase value is not base58btc ('z')")
+    body = text[1:]
+    try:
+        data = base58.b58decode(body.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise KeyFormatError("multibase value has characters outside base58btc") from None
+    # One byte string has exactly one encoding; anything else is a second spelling of it.
+    if base58.b58encode(data).decode("ascii") != body:
+        raise KeyFormatError("multibase value is not canonical base58btc")
+    return data
+
+
+def encode_public_key(key: Ed25519PublicKey) -> str:
+    """Return the Multikey ``publicKeyMultibase`` (``z6Mk...``) of an Ed25519 public key."""
+    return encode_base58btc(ED25519_PUB + ed25519.public_bytes(key))
+
+
+def decode_public_key(multibase: str) -> Ed25519PublicKey:
+    """Decode a Multikey Ed25519 public key (multicodec 0xed01)."""
+    data = decode_base58btc(multibase)
+    if len(data) != len(ED25519_PUB) + ed25519.PUBLIC_KEY_SIZE or not data.startswith(ED25519_PUB):
+        raise KeyFormatError("not a Multikey Ed25519 public key (0xed01 + 32 bytes)")
+    return ed25519.public_key_from_bytes(data[len(ED25519_PUB) :])
+
+
+def encode_private_key(key: Ed25519PrivateKey) -> str:
+    """Return the Multikey ``secretKeyMultibase`` of an Ed25519 private key (its seed)."""
+    return encode_base58btc(ED25519_PRIV + ed25519.seed_of(key))
+
+
+def decode_private_key(multibase: str) -> Ed25519PrivateKey:
+    """Decode a Multikey Ed25519 private key (multicodec 0x8026 + 32-byte seed)."""
+    data = decode_base58btc(multibase)
+    if len(data) != len(ED25519_PRIV) + ed25519.SEED_SIZE or not data.startswith(ED25519_PRIV):
+        raise KeyFormatError("not a Multikey Ed25519 private key (0x8026 + 32 bytes)")
+    return ed25519.private_key_from_seed(data[len(ED25519_PRIV) :])

@@ -1,0 +1,126 @@
+"""Data Integrity proofs with the ``eddsa-jcs-2022`` cryptosuite (W3C vc-di-eddsa, §3.3).
+
+hashData = SHA-256(JCS(proofConfig)) || SHA-256(JCS(document without proof)); the proof
+configuration carries the document's ``@context``; proofValue = ``z`` + base58btc(Ed25519 sig).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from catalog_schemas.errors import OneHubError, ValidationFailedError
+from license_store import ed25519, multikey
+from license_store.canonical import canonicalize, check_bounds
+from license_store.error import CanonicalizationError, UnsupportedAlgorithmError, VerificationError
+from license_store.signer import Signer
+from license_store.timestamp import format_timestamp, parse_timestamp
+
+PROOF_TYPE: Final = "DataIntegrityProof"
+CRYPTOSUITE: Final = "eddsa-jcs-2022"
+ASSERTION_METHOD: Final = "assertionMethod"
+# A 64-byte signature is at most 88 base58 characters; anything longer is not ours to parse.
+MAX_PROOF_VALUE_CHARS: Final = 90
+MAX_VERIFICATION_METHOD_CHARS: Final = 512
+
+
+def create_proof(
+    document: Mapping[str, Any],
+    *,
+    signer: Signer,
+    created: dt.datetime,
+    proof_purpose: str = ASSERTION_METHOD,
+) -> dict[str, Any]:
+    """Return a copy of ``document`` with an eddsa-jcs-2022 ``proof`` added."""
+    if "proof" in document:
+        raise ValidationFailedError("document already has a proof; proof sets are not supported")
+    if signer.algorithm != ed25519.ALGORITHM:
+        raise UnsupportedAlgorithmError(
+            f"{CRYPTOSUITE} signs with Ed25519, not {signer.algorithm}"
+        )
+    unsecured = copy.deepcopy(dict(document))
+    proof: dict[str, Any] = {
+        "type": PROOF_TYPE,
+        "cryptosuite": CRYPTOSUITE,
+        "created": format_timestamp(created),
+        "verificationMethod": signer.verification_method,
+        "proofPurpose": proof_purpose,
+    }
+    if "@context" in unsecured:
+        proof["@context"] = copy.deepcopy(unsecured["@context"])
+    signature = signer.sign(hash_data(unsecured, proof))
+    proof["proofValue"] = multikey.encode_base58btc(signature)
+    return {**unsecured, "proof": proof}
+
+
+def hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
+    """Return the 64 bytes eddsa-jcs-2022 signs: proof-config hash, then document hash."""
+    config = dict(proof_config)
+    if "@context" in unsecured:
+        config["@context"] = unsecured["@context"]
+    return hashlib.sha256(canonicalize(config)).digest() + hashlib.sha256(
+        canonicalize(unsecured)
+    ).digest()
+
+
+def verify_proof(
+    document: Mapping[str, Any],
+    *,
+    resolve_key: Callable[[str], Ed25519PublicKey],
+    expected_purpose: str = ASSERTION_METHOD,
+) -> None:
+    """Verify the eddsa-jcs-2022 proof of a document; raise VerificationError on any failure."""
+    if not isinstance(document, Mapping):
+        raise VerificationError("malformed")
+    try:
+        check_bounds(document)
+    except CanonicalizationError:
+        raise VerificationError("malformed") from None
+    proof = document.get("proof")
+    if not isinstance(proof, Mapping):
+        # Absent, or a list (a proof set or chain), which this verifier does not accept.
+        raise VerificationError("malformed")
+    if proof.get("type") != PROOF_TYPE or proof.get("cryptosuite") != CRYPTOSUITE:
+        raise VerificationError("unsupported_cryptosuite")
+    proof_value = proof.get("proofValue")
+    method = proof.get("verificationMethod")
+    if not isinstance(proof_value, str) or len(proof_value) > MAX_PROOF_VALUE_CHARS:
+        raise VerificationError("malformed")
+    if not isinstance(method, str) or not 0 < len(method) <= MAX_VERIFICATION_METHOD_CHARS:
+        raise VerificationError("malformed")
+    if proof.get("proofPurpose") != expected_purpose:
+        raise VerificationError("malformed")
+    for name in ("created", "expires"):
+        if name in proof:
+            try:
+                parse_timestamp(proof[name])
+            except ValidationFailedError:
+                raise VerificationError("malformed") from None
+    unsecured = {name: value for name, value in document.items() if name != "proof"}
+    options = {name: value for name, value in proof.items() if name != "proofValue"}
+    # vc-di-eddsa lets a document gain @context entries after signing; we require the exact
+    # context that was signed, so what a holder is shown is what the issuer signed.
+    if "@context" in options and options["@context"] != unsecured.get("@context"):
+        raise VerificationError("bad_signature")
+    try:
+        signature = multikey.decode_base58btc(proof_value, max_chars=MAX_PROOF_VALUE_CHARS)
+    except OneHubError:
+        raise VerificationError("malformed") from None
+    if len(signature) != ed25519.SIGNATURE_SIZE:
+        raise VerificationError("malformed")
+    try:
+        key = resolve_key(method)
+    except VerificationError:
+        raise
+    except OneHubError:
+        raise VerificationError("unknown_key") from None
+    try:
+        data = hash_data(unsecured, options)
+    except CanonicalizationError:
+        raise VerificationError("malformed") from None
+    ed25519.verify(key, data, signature)

@@ -1,0 +1,50 @@
+"""Who signs: a small protocol, so an SM2 or HSM-backed signer can be added beside Ed25519."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from license_store import ed25519
+
+
+class Signer(Protocol):
+    """Signs bytes with one key, named by the DID URL a verifier resolves."""
+
+    @property
+    def verification_method(self) -> str:
+        """DID URL of the public key, e.g. ``did:web:hub.example#<kid>``."""
+        ...
+
+    @property
+    def algorithm(self) -> str:
+        """Signature algorithm name, e.g. ``Ed25519``."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """Return the signature over ``data``."""
+        ...
+
+
+class Ed25519Signer:
+    """A Signer holding an Ed25519 private key in memory."""
+
+    algorithm = ed25519.ALGORITHM
+
+    def __init__(self, private_key: Ed25519PrivateKey, *, verification_method: str) -> None:
+        self._private_key = private_key
+        self._verification_method = verification_method
+
+    @property
+    def verification_method(self) -> str:
+        """DID URL of the public key."""
+        return self._verification_method
+
+    def sign(self, data: bytes) -> bytes:
+        """Return the 64-byte Ed25519 signature over ``data``."""
+        return self._private_key.sign(data)
+
+    def __repr__(self) -> str:
+        # Never show key material, not even by accident in a traceback or log line.
+        return f"Ed25519Signer(verification_method={self._verification_method!r})"

@@ -1,0 +1,214 @@
+"""Custom great_expectations expectations for holder identifiers, computed vectorised.
+
+The checks themselves live in :mod:`catalog_schemas.holder`; this module only adapts them to GX
+(a metric provider per check plus its expectation) and dispatches a column of either kind of
+holder ID on the holder's kind column. Importing the module registers the expectations with GX.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import (
+    ColumnMapExpectation,
+    ColumnPairMapExpectation,
+)
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnMapMetricProvider,
+    ColumnPairMapMetricProvider,
+    column_condition_partial,
+    column_pair_condition_partial,
+)
+
+from catalog_schemas.holder import check_credit_codes, check_resident_ids
+
+IdType = Literal["resident_id", "credit_code"]
+
+#: Holder kind (catalog code) -> the ID type that kind of holder carries.
+KIND_ID_TYPE: dict[str, IdType] = {"natural_person": "resident_id", "legal_person": "credit_code"}
+
+#: Reason for an ID whose holder kind is missing or not one the holder may have.
+KIND_UNKNOWN = "id_kind_unknown"
+
+
+@dataclass(frozen=True)
+class IdCheck:
+    """Result of checking a column of IDs: canonical form and reason code, null where n/a."""
+
+    canonical: pa.Array
+    reason: pa.Array
+
+
+def check_ids(values: pa.Array, *, id_type: IdType, today: dt.date | None = None) -> IdCheck:
+    """Check a column of one ID type (nulls come back with null canonical and null reason)."""
+    values = _as_string(values)
+    if id_type == "resident_id":
+        result = check_resident_ids(values, today=today)
+    else:
+        result = check_credit_codes(values)
+    return IdCheck(canonical=_as_string(result.canonical), reason=_as_string(result.reason))
+
+
+def check_holder_ids(
+    values: pa.Array,
+    kinds: pa.Array,
+    *,
+    allowed: Sequence[str] = tuple(KIND_ID_TYPE),
+    today: dt.date | None = None,
+) -> IdCheck:
+    """Check IDs of a holder of either kind, each row by the kind in ``kinds``.
+
+    Rows are split by kind so each checker runs once, vectorised, over its own rows; a non-null
+    ID whose kind is null or not in ``allowed`` gets :data:`KIND_UNKNOWN`.
+    """
+    values = _as_string(values)
+    kinds = _as_string(kinds)
+    if len(values) != len(kinds):
+        raise ValueError("values and kinds differ in length")
+    n = len(values)
+    kind_np = np.asarray(kinds.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+    positions: list[np.ndarray] = []
+    canon_parts: list[pa.Array] = []
+    reason_parts: list[pa.Array] = []
+    handled = np.zeros(n, dtype=bool)
+    for kind in allowed:
+        mask = kind_np == kind
+        idx = np.flatnonzero(mask)
+        handled |= mask
+        if idx.size == 0:
+            continue
+        part = check_ids(values.take(pa.array(idx)), id_type=KIND_ID_TYPE[kind], today=today)
+        positions.append(idx)
+        canon_parts.append(part.canonical)
+        reason_parts.append(part.reason)
+    rest = np.flatnonzero(~handled)
+    if rest.size:
+        rest_values = values.take(pa.array(rest))
+        positions.append(rest)
+        canon_parts.append(pa.nulls(rest.size, pa.string()))
+        reason_parts.append(
+            pc.if_else(pc.is_null(rest_values), pa.scalar(None, pa.string()), KIND_UNKNOWN)
+        )
+    if not positions:
+        empty = pa.array([], pa.string())
+        return IdCheck(canonical=empty, reason=empty)
+    order = np.concatenate(positions)
+    # order[k] is the original row of concatenated element k; invert it to put rows back in place
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n, dtype=np.int64)
+    take = pa.array(inverse)
+    return IdCheck(
+        canonical=pa.concat_arrays(canon_parts).take(take),
+        reason=pa.concat_arrays(reason_parts).take(take),
+    )
+
+
+def _as_string(values: Any) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    elif not isinstance(values, pa.Array):
+        values = pa.array(values, type=pa.string())
+    if values.type != pa.string():
+        values = values.cast(pa.string())
+    return values
+
+
+def _today(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _valid_mask(reason: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(reason.is_null().to_numpy(zero_copy_only=False), index=index)
+
+
+class ColumnValuesResidentId(ColumnMapMetricProvider):
+    """Metric: each value is a valid resident identity number (GB 11643, 15 or 18 digits)."""
+
+    condition_metric_name = "column_values.onehub_resident_id"
+    condition_value_keys = ("today",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    def _pandas(cls, column: pd.Series, today: str | None = None, **kwargs: Any) -> pd.Series:
+        check = check_ids(pa.array(column), id_type="resident_id", today=_today(today))
+        return _valid_mask(check.reason, column.index)
+
+
+class ColumnValuesCreditCode(ColumnMapMetricProvider):
+    """Metric: each value is a valid unified social credit code (GB 32100)."""
+
+    condition_metric_name = "column_values.onehub_credit_code"
+
+    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
+        check = check_ids(pa.array(column), id_type="credit_code")
+        return _valid_mask(check.reason, column.index)
+
+
+class ColumnPairValuesHolderId(ColumnPairMapMetricProvider):
+    """Metric: column A holds a valid ID of the kind named in column B, row by row."""
+
+    condition_metric_name = "column_pair_values.onehub_holder_id"
+    condition_domain_keys = (
+        "batch_id",
+        "table",
+        "column_A",
+        "column_B",
+        "row_condition",
+        "condition_parser",
+        "ignore_row_if",
+    )
+    condition_value_keys = ("kinds", "today")
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    def _pandas(
+        cls,
+        column_A: pd.Series,
+        column_B: pd.Series,
+        kinds: Sequence[str] | None = None,
+        today: str | None = None,
+        **kwargs: Any,
+    ) -> pd.Series:
+        check = check_holder_ids(
+            pa.array(column_A),
+            pa.array(column_B),
+            allowed=tuple(kinds or KIND_ID_TYPE),
+            today=_today(today),
+        )
+        return _valid_mask(check.reason, column_A.index)
+
+
+class ExpectColumnValuesToBeResidentId(ColumnMapExpectation):
+    """Expect each non-null value to be a valid resident identity number."""
+
+    today: str | None = None
+
+    map_metric = "column_values.onehub_resident_id"
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "today")
+
+
+class ExpectColumnValuesToBeCreditCode(ColumnMapExpectation):
+    """Expect each non-null value to be a valid unified social credit code."""
+
+    map_metric = "column_values.onehub_credit_code"
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
+
+
+class ExpectColumnPairValuesToBeHolderId(ColumnPairMapExpectation):
+    """Expect column A to hold a valid ID of the holder kind in column B (A null: not checked)."""
+
+    kinds: list[str] = list(KIND_ID_TYPE)
+    today: str | None = None
+    ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = (
+        "both_values_are_missing"
+    )
+
+    map_metric = "column_pair_values.onehub_holder_id"
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "kinds", "today", "ignore_row_if")
