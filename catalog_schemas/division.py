@@ -32,7 +32,9 @@ SUPPLEMENT_RESOURCE = "gbt2260_supplement.csv"
 class DivisionPeriod:
     """One name a code carried, from ``valid_from`` to ``valid_to`` (years, both inclusive).
 
-    ``None`` means open: since before the table's records, or still in use.
+    ``None`` means open: since before the table's records, or still in use. A few loc.dat periods
+    end before they start (e.g. 442401 梅州市 [1983-1982]); they are kept as published and cover no
+    year, but their code still exists.
     """
 
     name: str
@@ -70,7 +72,7 @@ class DivisionTable:
 
     @classmethod
     def parse_loc_dat(cls, text: str) -> DivisionTable:
-        """Parse python-stdnum's loc.dat format (``NN province=`` lines, indented ``NNNN county=``)."""
+        """Parse python-stdnum's loc.dat (``NN province=`` lines, indented ``NNNN county=``)."""
         provinces: dict[str, str] = {}
         divisions: dict[str, list[DivisionPeriod]] = {}
         province: str | None = None
@@ -162,7 +164,9 @@ def _parse_period(part: str, line_number: int) -> DivisionPeriod:
             raise ValueError(f"loc.dat line {line_number}: bad county name {part!r}")
         return DivisionPeriod(name=part, valid_from=None, valid_to=None)
     return DivisionPeriod(
-        name=match.group(3), valid_from=_year(match.group(1) or ""), valid_to=_year(match.group(2) or "")
+        name=match.group(3),
+        valid_from=_year(match.group(1) or ""),
+        valid_to=_year(match.group(2) or ""),
     )
 
 
@@ -179,5 +183,7 @@ def load_division_table() -> DivisionTable:
     )
     rows = list(csv.DictReader(io.StringIO(supplement)))
     table = DivisionTable.parse_loc_dat(loc_dat).with_supplement(rows)
-    logger.debug("loaded %d GB/T 2260 division codes (%d from the supplement)", len(table), len(rows))
+    logger.debug(
+        "loaded %d GB/T 2260 division codes (%d from the supplement)", len(table), len(rows)
+    )
     return table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from functools import reduce
 from operator import or_
 from typing import Any
@@ -23,7 +22,7 @@ _assets = [lake_asset(code) for code in sorted(_catalog.license_types)]
     start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retry_delay": dt.timedelta(minutes=1)},
+    default_args=DEFAULT_ARGS,
     tags=["onehub", "issuance"],
     doc_md=__doc__,
 )

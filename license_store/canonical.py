@@ -40,9 +40,7 @@ def serialize_number(number: float) -> str:
     return canonicalize([float(number)])[1:-1].decode("ascii")
 
 
-def check_bounds(
-    value: object, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES
-) -> None:
+def check_bounds(value: object, *, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODES) -> None:
     """Raise CanonicalizationError when a value nests deeper or holds more nodes than allowed."""
     # Iterative on purpose: the point is to refuse hostile input before anything recurses on it.
     stack: list[tuple[object, int]] = [(value, 1)]
@@ -66,7 +64,9 @@ def check_bounds(
 def parse_json(data: bytes | str, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse JSON strictly (UTF-8, no duplicate keys, no NaN or -0, bounded size and depth)."""
     if len(data) > max_bytes:
-        raise CanonicalizationError(f"JSON text is larger than {max_bytes} bytes", code="malformed_json")
+        raise CanonicalizationError(
+            f"JSON text is larger than {max_bytes} bytes", code="malformed_json"
+        )
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         value = json.loads(

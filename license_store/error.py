@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Final
 
 from catalog_schemas.errors import (
+    ConflictError,
     FatalError,
     InvalidIdentifierError,
+    NotFoundError,
     OneHubError,
     RetriableError,
     ValidationFailedError,
@@ -65,6 +67,18 @@ class UnknownLicenseTypeError(FatalError):
     code = "license_type_unknown"
 
 
+class LicenseNotFoundError(NotFoundError):
+    """No license has the given identifier."""
+
+    code = "license_not_found"
+
+
+class CursorMovedBackError(ConflictError):
+    """An issuance cursor was asked to move to an earlier version than it already holds."""
+
+    code = "cursor_moved_back"
+
+
 class SigningKeyError(FatalError):
     """A signing key is missing, not active, or cannot be decrypted with the given KEK."""
 
@@ -75,12 +89,6 @@ class ConcurrentIssuanceError(RetriableError):
     """Another process issued or changed the same license first; roll back and retry."""
 
     code = "concurrent_issuance"
-
-
-class VersionExhaustedError(FatalError):
-    """A record already has 999 versions: the 3-digit version field cannot count further."""
-
-    code = "license_version_exhausted"
 
 
 class KeyFormatError(ValidationFailedError):

@@ -89,12 +89,13 @@ def format_identifier(*, type_code: str, issuer_code: str, serial: int, version:
 def parse_identifier(text: str) -> LicenseIdentifier:
     """Parse and check an identifier; raise LicenseIdentifierError naming what is wrong."""
     if not isinstance(text, str) or len(text) > MAX_CHARS:
-        raise LicenseIdentifierError("license identifier is not a string of sane length",
-                                     reason="license_id_format")
+        raise LicenseIdentifierError(
+            "license identifier is not a string of sane length", reason="license_id_format"
+        )
     match = _IDENTIFIER.fullmatch(text)
     if match is None:
         raise LicenseIdentifierError(
-            f"license identifier must look like {PREFIX}.<type>.<issuer>.<serial>.<version>.<check>",
+            f"license identifier must be {PREFIX}.<type>.<issuer>.<serial>.<version>.<check>",
             reason="license_id_format",
         )
     identifier = LicenseIdentifier(

@@ -150,4 +150,3 @@ def _method_key(method: Mapping[str, Any]) -> Ed25519PublicKey:
             raise KeyFormatError("verification method has no publicKeyJwk")
         return did.public_key_from_jwk(jwk)
     raise KeyFormatError(f"verification method type {kind!r} is not supported")
-

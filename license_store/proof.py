@@ -40,9 +40,7 @@ def create_proof(
     if "proof" in document:
         raise ValidationFailedError("document already has a proof; proof sets are not supported")
     if signer.algorithm != ed25519.ALGORITHM:
-        raise UnsupportedAlgorithmError(
-            f"{CRYPTOSUITE} signs with Ed25519, not {signer.algorithm}"
-        )
+        raise UnsupportedAlgorithmError(f"{CRYPTOSUITE} signs with Ed25519, not {signer.algorithm}")
     unsecured = copy.deepcopy(dict(document))
     proof: dict[str, Any] = {
         "type": PROOF_TYPE,
@@ -63,9 +61,10 @@ def hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any]) -> 
     config = dict(proof_config)
     if "@context" in unsecured:
         config["@context"] = unsecured["@context"]
-    return hashlib.sha256(canonicalize(config)).digest() + hashlib.sha256(
-        canonicalize(unsecured)
-    ).digest()
+    return (
+        hashlib.sha256(canonicalize(config)).digest()
+        + hashlib.sha256(canonicalize(unsecured)).digest()
+    )
 
 
 def verify_proof(

@@ -8,11 +8,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final, Literal, get_args
+from typing import Final, get_args
 
 from catalog_schemas.errors import RowRejectedError
+from catalog_schemas.holder import mask_id
+from catalog_schemas.model import HolderKind
 
-HolderKind = Literal["natural_person", "legal_person"]
 FieldValue = str | int | float | bool | None
 
 HOLDER_KINDS: Final = frozenset(get_args(HolderKind))
@@ -42,17 +43,10 @@ def _reject(message: str, reason: str) -> RowRejectedError:
 
 def _text(value: object, name: str, *, max_chars: int) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > max_chars:
-        raise _reject(f"{name} must be a non-empty string of at most {max_chars} characters",
-                      f"license_record_{name}")
-
-
-def mask_id_number(id_number: str) -> str:
-    """Mask an ID number for lists: ``440106********123X`` (first 6 and last 4 kept)."""
-    if len(id_number) >= 14:
-        return id_number[:6] + "*" * (len(id_number) - 10) + id_number[-4:]
-    # Short numbers (foreign IDs, old codes) keep less, so the mask still hides most of it.
-    keep = len(id_number) // 4
-    return id_number[:keep] + "*" * (len(id_number) - 2 * keep) + id_number[len(id_number) - keep :]
+        raise _reject(
+            f"{name} must be a non-empty string of at most {max_chars} characters",
+            f"license_record_{name}",
+        )
 
 
 @dataclass(frozen=True)
@@ -70,26 +64,31 @@ class HolderRef:
         if not isinstance(self.role, str) or not _CODE.fullmatch(self.role):
             raise _reject("holder role must be a lower-case code", "license_record_holder_role")
         if self.kind not in HOLDER_KINDS:
-            raise _reject(f"holder kind must be one of {sorted(HOLDER_KINDS)}",
-                          "license_record_holder_kind")
+            raise _reject(
+                f"holder kind must be one of {sorted(HOLDER_KINDS)}", "license_record_holder_kind"
+            )
         if not isinstance(self.holder_key, str) or not _HOLDER_KEY.fullmatch(self.holder_key):
-            raise _reject("holder_key must be 64 lower-case hex characters (HMAC-SHA256)",
-                          "license_record_holder_key")
+            raise _reject(
+                "holder_key must be 64 lower-case hex characters (HMAC-SHA256)",
+                "license_record_holder_key",
+            )
         if (
             not isinstance(self.id_number, str)
             or not 6 <= len(self.id_number) <= 64
             or not self.id_number.isascii()
             or not self.id_number.isalnum()
         ):
-            raise _reject("holder id_number must be 6-64 ASCII letters or digits, canonicalized",
-                          "license_record_holder_id")
+            raise _reject(
+                "holder id_number must be 6-64 ASCII letters or digits, canonicalized",
+                "license_record_holder_id",
+            )
         if self.name is not None:
             _text(self.name, "holder_name", max_chars=256)
 
     @property
     def id_masked(self) -> str:
         """The ID number masked for display and for the holder index."""
-        return mask_id_number(self.id_number)
+        return mask_id(self.id_number)
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,9 @@ class LicenseRecord:
         object.__setattr__(self, "fields", MappingProxyType(_checked_fields(self.fields)))
         for name in ("valid_from", "valid_until"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, dt.date) or isinstance(value, dt.datetime)):
+            if value is not None and (
+                not isinstance(value, dt.date) or isinstance(value, dt.datetime)
+            ):
                 raise _reject(f"{name} must be a date", f"license_record_{name}")
         if self.valid_from and self.valid_until and self.valid_from > self.valid_until:
             raise _reject("valid_from is after valid_until", "license_record_validity")
@@ -152,18 +153,25 @@ def _checked_fields(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
             pass
         elif isinstance(value, int):
             if not -_SAFE_INT <= value <= _SAFE_INT:
-                raise _reject(f"field {name!r} is outside the JSON-safe integer range",
-                              "license_record_field_value")
+                raise _reject(
+                    f"field {name!r} is outside the JSON-safe integer range",
+                    "license_record_field_value",
+                )
         elif isinstance(value, float):
             if not math.isfinite(value):
-                raise _reject(f"field {name!r} is not a finite number", "license_record_field_value")
+                raise _reject(
+                    f"field {name!r} is not a finite number", "license_record_field_value"
+                )
         elif isinstance(value, str):
             if len(value) > _MAX_TEXT or not _encodable(value):
-                raise _reject(f"field {name!r} is too long or not valid Unicode",
-                              "license_record_field_value")
+                raise _reject(
+                    f"field {name!r} is too long or not valid Unicode", "license_record_field_value"
+                )
         else:
-            raise _reject(f"field {name!r} has type {type(value).__name__}; use str/int/float/bool",
-                          "license_record_field_value")
+            raise _reject(
+                f"field {name!r} has type {type(value).__name__}; use str/int/float/bool",
+                "license_record_field_value",
+            )
         result[name] = value
     return result
 

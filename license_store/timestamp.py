@@ -40,7 +40,13 @@ def parse_timestamp(text: object) -> dt.datetime:
                 raise ValueError("offset out of range")
             offset = sign * dt.timedelta(hours=hours, minutes=minutes)
         return dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro,
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            micro,
             tzinfo=dt.timezone(offset),
         )
     except ValueError:

@@ -16,27 +16,30 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
     ColumnPairMapExpectation,
 )
-from great_expectations.expectations.metrics.map_metric_provider import (
-    ColumnMapMetricProvider,
-    ColumnPairMapMetricProvider,
+from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
     column_condition_partial,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_map_metric_provider import (
+    ColumnMapMetricProvider,
+)
+from great_expectations.expectations.metrics.map_metric_provider.column_pair_condition_partial import (  # noqa: E501
     column_pair_condition_partial,
 )
+from great_expectations.expectations.metrics.map_metric_provider.column_pair_map_metric_provider import (  # noqa: E501
+    ColumnPairMapMetricProvider,
+)
 
-from catalog_schemas.holder import check_credit_codes, check_resident_ids
+from catalog_schemas.holder import HOLDER_KIND_REASON, check_credit_codes, check_resident_ids
 
 IdType = Literal["resident_id", "credit_code"]
 
 #: Holder kind (catalog code) -> the ID type that kind of holder carries.
 KIND_ID_TYPE: dict[str, IdType] = {"natural_person": "resident_id", "legal_person": "credit_code"}
-
-#: Reason for an ID whose holder kind is missing or not one the holder may have.
-KIND_UNKNOWN = "id_kind_unknown"
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ def check_holder_ids(
     """Check IDs of a holder of either kind, each row by the kind in ``kinds``.
 
     Rows are split by kind so each checker runs once, vectorised, over its own rows; a non-null
-    ID whose kind is null or not in ``allowed`` gets :data:`KIND_UNKNOWN`.
+    ID whose kind is null or not in ``allowed`` gets ``holder_kind`` (as in catalog_schemas.holder).
     """
     values = _as_string(values)
     kinds = _as_string(kinds)
@@ -95,7 +98,7 @@ def check_holder_ids(
         positions.append(rest)
         canon_parts.append(pa.nulls(rest.size, pa.string()))
         reason_parts.append(
-            pc.if_else(pc.is_null(rest_values), pa.scalar(None, pa.string()), KIND_UNKNOWN)
+            pc.if_else(pc.is_null(rest_values), pa.scalar(None, pa.string()), HOLDER_KIND_REASON)
         )
     if not positions:
         empty = pa.array([], pa.string())
@@ -135,7 +138,7 @@ class ColumnValuesResidentId(ColumnMapMetricProvider):
     condition_metric_name = "column_values.onehub_resident_id"
     condition_value_keys = ("today",)
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, today: str | None = None, **kwargs: Any) -> pd.Series:
         check = check_ids(pa.array(column), id_type="resident_id", today=_today(today))
         return _valid_mask(check.reason, column.index)
@@ -146,7 +149,7 @@ class ColumnValuesCreditCode(ColumnMapMetricProvider):
 
     condition_metric_name = "column_values.onehub_credit_code"
 
-    @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         check = check_ids(pa.array(column), id_type="credit_code")
         return _valid_mask(check.reason, column.index)
@@ -167,7 +170,7 @@ class ColumnPairValuesHolderId(ColumnPairMapMetricProvider):
     )
     condition_value_keys = ("kinds", "today")
 
-    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+    @column_pair_condition_partial(engine=PandasExecutionEngine)  # type: ignore[untyped-decorator]
     def _pandas(
         cls,
         column_A: pd.Series,
@@ -204,7 +207,7 @@ class ExpectColumnValuesToBeCreditCode(ColumnMapExpectation):
 class ExpectColumnPairValuesToBeHolderId(ColumnPairMapExpectation):
     """Expect column A to hold a valid ID of the holder kind in column B (A null: not checked)."""
 
-    kinds: list[str] = list(KIND_ID_TYPE)
+    kinds: tuple[str, ...] = tuple(KIND_ID_TYPE)
     today: str | None = None
     ignore_row_if: Literal["both_values_are_missing", "either_value_is_missing", "neither"] = (
         "both_values_are_missing"

@@ -1,0 +1,39 @@
+# OneHub: `make run` and `make test` do all set-up on a fresh machine with Python 3.11.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export ONEHUB_DATA_DIR ?= $(CURDIR)/data
+export ONEHUB_DEPARTMENTS_DIR ?= $(CURDIR)/departments
+
+.PHONY: run test install lint typecheck clean sample pipelines serve
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, build the sample department systems, run every pipeline through Airflow, serve the API
+run: $(STAMP)
+	$(BIN)/onehub init
+	$(BIN)/onehub sample
+	$(BIN)/onehub pipelines run
+	$(BIN)/onehub demo
+	$(BIN)/onehub serve
+
+## test: the whole suite (PostgreSQL/MariaDB tests skip when the servers are down, unless CI=true)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check catalog_schemas connectors quality exchange license_store onehub sample_systems dags tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf data departments

@@ -1,0 +1,85 @@
+"""The shape of an e-license as a W3C Verifiable Credential 2.0 (unsigned; proof.py signs it)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Final
+
+from license_store.record import LicenseRecord
+from license_store.timestamp import format_timestamp
+
+VC_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
+ISSUER_NAME: Final = "广东省政务数据共享交换平台 OneHub"
+CREDENTIAL_TYPES: Final = ("VerifiableCredential", "ELicense")
+ID_PREFIX: Final = "urn:oid:"
+# Licence dates are calendar days in China (UTC+8 all year since 1991): a licence valid from
+# D starts at D 00:00 Beijing time and one valid until D ends at D 23:59:59 Beijing time.
+CHINA_TIME: Final = dt.timezone(dt.timedelta(hours=8), "CST")
+
+
+def pascal_case(code: str) -> str:
+    """Return the PascalCase credential type of a catalog code (``marriage_certificate``)."""
+    return "".join(part[:1].upper() + part[1:] for part in code.split("_") if part)
+
+
+def credential_id(license_id: str) -> str:
+    """Return the credential ``id`` URI of a license identifier."""
+    return ID_PREFIX + license_id
+
+
+def license_id_of(credential_uri: object) -> str | None:
+    """Return the license identifier inside a credential ``id``, or None if it is not ours."""
+    if isinstance(credential_uri, str) and credential_uri.startswith(ID_PREFIX):
+        return credential_uri[len(ID_PREFIX) :]
+    return None
+
+
+def start_of_day(day: dt.date) -> dt.datetime:
+    """Return the first instant of a calendar day in China, in UTC."""
+    return dt.datetime.combine(day, dt.time(0, 0), CHINA_TIME).astimezone(dt.UTC)
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """Return the last whole second of a calendar day in China, in UTC."""
+    return dt.datetime.combine(day, dt.time(23, 59, 59), CHINA_TIME).astimezone(dt.UTC)
+
+
+def build_credential(
+    record: LicenseRecord, *, license_id: str, issuer_did: str, issuer_name: str = ISSUER_NAME
+) -> dict[str, Any]:
+    """Return the unsigned credential of one license version."""
+    subject: dict[str, Any] = {
+        "licenseType": record.license_type,
+        "licenseTypeName": record.type_name_zh,
+        "licenseTypeNameEn": record.type_name_en,
+        "licenseNumber": record.license_no,
+        "issuingAuthority": {
+            "code": record.issuer_department,
+            "name": record.issuer_name_zh,
+            "nameEn": record.issuer_name_en,
+        },
+        "holders": [
+            {
+                "role": holder.role,
+                "kind": holder.kind,
+                "idNumber": holder.id_number,
+                **({"name": holder.name} if holder.name is not None else {}),
+            }
+            for holder in record.holders
+        ],
+    }
+    # An absent value is left out rather than written as null (JSON-LD drops nulls anyway).
+    subject.update((name, value) for name, value in record.fields.items() if value is not None)
+    credential: dict[str, Any] = {
+        "@context": [VC_CONTEXT],
+        "id": credential_id(license_id),
+        "type": [*CREDENTIAL_TYPES, pascal_case(record.license_type)],
+        "issuer": {"id": issuer_did, "name": issuer_name},
+        "name": record.type_name_zh,
+    }
+    if record.valid_from is not None:
+        credential["validFrom"] = format_timestamp(start_of_day(record.valid_from))
+    if record.valid_until is not None:
+        credential["validUntil"] = format_timestamp(end_of_day(record.valid_until))
+    credential["credentialSubject"] = subject
+    return credential

@@ -1,0 +1,141 @@
+"""Issuer signing keys: created, rotated and retired in the DB, private halves under a KEK."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from catalog_schemas.cipher import FieldCipher
+from catalog_schemas.errors import OneHubError
+from license_store import did, ed25519
+from license_store.error import ConcurrentIssuanceError, KeyFormatError, SigningKeyError
+from license_store.key_set import KeySet
+from license_store.model import KEY_ACTIVE, KEY_RETIRED, SigningKey
+from license_store.signer import Ed25519Signer
+
+logger = logging.getLogger(__name__)
+
+# The one KEK is named in every token, so a later KEK rotation can tell old tokens apart.
+KEK_ID: Final = "kek1"
+
+
+class KeyRing:
+    """The signing keys of one issuer DID; verification methods are ``<issuer_did>#<kid>``."""
+
+    def __init__(self, *, issuer_did: str) -> None:
+        if not issuer_did.startswith("did:"):
+            raise KeyFormatError(f"issuer must be a DID, not {issuer_did!r}")
+        self.issuer_did = issuer_did
+
+    def verification_method(self, kid: str) -> str:
+        """Return the DID URL of one key."""
+        return f"{self.issuer_did}#{kid}"
+
+    def active_key(self, *, session: Session) -> SigningKey | None:
+        """Return the active key, if there is one."""
+        return session.scalars(select(SigningKey).where(SigningKey.status == KEY_ACTIVE)).first()
+
+    def ensure_active_key(self, *, session: Session, kek: bytes, now: dt.datetime) -> SigningKey:
+        """Return the active key, creating one if there is none."""
+        key = self.active_key(session=session)
+        if key is not None:
+            return key
+        try:
+            # A savepoint, so losing a race to another process only undoes our insert.
+            with session.begin_nested():
+                key = self._new_key(session=session, kek=kek, now=now)
+        except IntegrityError:
+            key = self.active_key(session=session)
+            if key is None:
+                raise ConcurrentIssuanceError("could not create or find an active key") from None
+        return key
+
+    def rotate(self, *, session: Session, kek: bytes, now: dt.datetime) -> SigningKey:
+        """Retire the active key (it keeps verifying) and make a new active one."""
+        current = self.active_key(session=session)
+        if current is not None:
+            self.retire(current.kid, session=session, now=now)
+        return self._new_key(session=session, kek=kek, now=now)
+
+    def retire(self, kid: str, *, session: Session, now: dt.datetime) -> SigningKey:
+        """Stop signing with a key; it stays published so its signatures keep verifying."""
+        key = session.get(SigningKey, kid)
+        if key is None:
+            raise SigningKeyError(f"no signing key {kid!r}")
+        if key.status == KEY_RETIRED:
+            return key
+        result = session.execute(
+            update(SigningKey)
+            .where(SigningKey.kid == kid, SigningKey.status == KEY_ACTIVE)
+            .values(status=KEY_RETIRED, retired_at=now)
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentIssuanceError(f"key {kid!r} changed status concurrently")
+        logger.info("retired signing key %s", kid)
+        return key
+
+    def signer(self, *, session: Session, kek: bytes, now: dt.datetime) -> Ed25519Signer:
+        """Return a signer for the active key (created if there is none)."""
+        return self.signer_for(self.ensure_active_key(session=session, kek=kek, now=now), kek=kek)
+
+    def signer_for(self, key: SigningKey, *, kek: bytes) -> Ed25519Signer:
+        """Decrypt one key's private half and return a signer for it."""
+        if key.status != KEY_ACTIVE:
+            raise SigningKeyError(f"key {key.kid!r} is {key.status}; only the active key signs")
+        if key.algorithm != ed25519.ALGORITHM:
+            raise SigningKeyError(f"key {key.kid!r} uses {key.algorithm}, not Ed25519")
+        try:
+            seed = _kek_cipher(kek).decrypt(key.private_key_enc, aad=key.kid)
+        except OneHubError:
+            raise SigningKeyError(f"cannot decrypt key {key.kid!r} with this KEK") from None
+        private_key = ed25519.private_key_from_seed(seed)
+        if ed25519.public_bytes(private_key.public_key()) != key.public_key:
+            raise SigningKeyError(f"key {key.kid!r}: private and public halves do not match")
+        return Ed25519Signer(private_key, verification_method=self.verification_method(key.kid))
+
+    def public_keys(self, *, session: Session) -> dict[str, Ed25519PublicKey]:
+        """Return every published key (active and retired), oldest first, by kid."""
+        keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid))
+        return {k.kid: ed25519.public_key_from_bytes(k.public_key) for k in keys}
+
+    def key_set(self, *, session: Session) -> KeySet:
+        """Return the key set a verifier of this issuer's licenses trusts."""
+        return KeySet.from_keys(self.issuer_did, self.public_keys(session=session))
+
+    def did_document(self, *, session: Session) -> dict[str, Any]:
+        """Return the issuer's did:web document."""
+        return did.did_document(self.issuer_did, self.public_keys(session=session))
+
+    def jwks(self, *, session: Session) -> dict[str, Any]:
+        """Return the issuer's JWK Set."""
+        return did.jwks(self.public_keys(session=session))
+
+    def _new_key(self, *, session: Session, kek: bytes, now: dt.datetime) -> SigningKey:
+        private_key = ed25519.generate()
+        public_key = private_key.public_key()
+        kid = did.jwk_thumbprint(public_key)
+        key = SigningKey(
+            kid=kid,
+            algorithm=ed25519.ALGORITHM,
+            public_key=ed25519.public_bytes(public_key),
+            # AES-256-GCM under the KEK, bound to the kid: a token moved to another row fails.
+            private_key_enc=_kek_cipher(kek).encrypt(ed25519.seed_of(private_key), aad=kid),
+            status=KEY_ACTIVE,
+            created_at=now,
+            retired_at=None,
+        )
+        session.add(key)
+        session.flush()
+        logger.info("created signing key %s", kid)
+        return key
+
+
+def _kek_cipher(kek: bytes) -> FieldCipher:
+    return FieldCipher({KEK_ID: kek}, KEK_ID)

@@ -1,0 +1,139 @@
+"""Verifying a presented e-license: proof, issuer, status in the store, and validity period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from catalog_schemas.errors import OneHubError, ValidationFailedError
+from license_store.canonical import MAX_JSON_BYTES, parse_json
+from license_store.credential import VC_CONTEXT, license_id_of
+from license_store.did import controller_of
+from license_store.error import VerificationError
+from license_store.key_set import KeySet
+from license_store.model import VALID, License
+from license_store.proof import verify_proof
+from license_store.timestamp import parse_timestamp
+
+MAX_CREDENTIAL_BYTES: Final = 256 * 1024
+
+
+@dataclass(frozen=True)
+class VerifiedLicense:
+    """A credential whose proof, issuer, validity period and (if asked) status all checked out."""
+
+    license_id: str | None
+    issuer: str
+    verification_method: str
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+    created: dt.datetime | None
+    status: str | None
+    # Holds the holders' ID numbers: kept out of repr so it never lands in a log by accident.
+    credential: Mapping[str, Any] = field(repr=False)
+
+
+def verify_credential(
+    credential: Mapping[str, Any],
+    *,
+    keys: KeySet,
+    now: dt.datetime,
+    session: Session | None = None,
+) -> VerifiedLicense:
+    """Verify an e-license; raise VerificationError with a code on any failure.
+
+    With ``session``, the license must also be in this store and still valid there.
+    """
+    if now.utcoffset() is None:
+        raise ValidationFailedError("now must be an aware datetime")
+    if not isinstance(credential, Mapping):
+        raise VerificationError("malformed")
+    verify_proof(credential, resolve_key=keys)
+    _check_shape(credential)
+    proof = credential["proof"]
+    method: str = proof["verificationMethod"]
+    issuer = _issuer_id(credential.get("issuer"))
+    # The key must belong to the issuer the credential names, or anyone could sign as the hub.
+    if controller_of(method) != issuer:
+        raise VerificationError("issuer_mismatch")
+    license_id = license_id_of(credential.get("id"))
+    status = None
+    if session is not None:
+        status = _stored_status(session, license_id)
+    valid_from = _time(credential, "validFrom")
+    valid_until = _time(credential, "validUntil")
+    expires = _time(proof, "expires")
+    if valid_from is not None and now < valid_from:
+        raise VerificationError("not_yet_valid")
+    if (valid_until is not None and now > valid_until) or (expires is not None and now > expires):
+        raise VerificationError("expired")
+    return VerifiedLicense(
+        license_id=license_id,
+        issuer=issuer,
+        verification_method=method,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        created=_time(proof, "created"),
+        status=status,
+        credential=credential,
+    )
+
+
+def verify_file(
+    path: Path | str, *, keys: KeySet, now: dt.datetime, session: Session | None = None
+) -> VerifiedLicense:
+    """Read a credential JSON file (bounded in size) and verify it like verify_credential."""
+    path = Path(path)
+    if path.stat().st_size > MAX_CREDENTIAL_BYTES:
+        raise VerificationError("malformed", "credential file is too large")
+    try:
+        credential = parse_json(
+            path.read_bytes(), max_bytes=min(MAX_CREDENTIAL_BYTES, MAX_JSON_BYTES)
+        )
+    except OneHubError:
+        raise VerificationError("malformed", "credential file is not strict JSON") from None
+    if not isinstance(credential, dict):
+        raise VerificationError("malformed")
+    return verify_credential(credential, keys=keys, now=now, session=session)
+
+
+def _check_shape(credential: Mapping[str, Any]) -> None:
+    context = credential.get("@context")
+    if not isinstance(context, list) or not context or context[0] != VC_CONTEXT:
+        raise VerificationError("malformed", "not a VC 2.0 credential (@context)")
+    types = credential.get("type")
+    if not isinstance(types, list) or "VerifiableCredential" not in types:
+        raise VerificationError("malformed", "credential type lacks VerifiableCredential")
+    if "credentialSubject" not in credential:
+        raise VerificationError("malformed", "credential has no credentialSubject")
+
+
+def _issuer_id(issuer: object) -> str:
+    if isinstance(issuer, Mapping):
+        issuer = issuer.get("id")
+    if not isinstance(issuer, str) or not issuer:
+        raise VerificationError("malformed", "credential has no issuer id")
+    return issuer
+
+
+def _time(document: Mapping[str, Any], name: str) -> dt.datetime | None:
+    if name not in document:
+        return None
+    try:
+        return parse_timestamp(document[name])
+    except ValidationFailedError:
+        raise VerificationError("malformed", f"{name} is not a dateTimeStamp") from None
+
+
+def _stored_status(session: Session, license_id: str | None) -> str:
+    found = None if license_id is None else session.get(License, license_id)
+    if found is None:
+        raise VerificationError("unknown_license")
+    if found.status != VALID:
+        raise VerificationError(found.status)
+    return found.status
