@@ -225,8 +225,8 @@ def mask_id(canonical: str) -> str:
 # --- holder keys ---------------------------------------------------------------------------------
 MIN_HUB_KEY_BYTES: Final = 32
 _CANONICAL_PATTERN: Final[dict[str, str]] = {
-    "natural_person": r"^[0-9]{17}[0-9X]$",
-    "legal_person": r"^[0-9A-HJ-NPQRTUWXY]{18}$",
+    "natural_person": "[0-9]{17}[0-9X]",
+    "legal_person": "[0-9A-HJ-NPQRTUWXY]{18}",
 }
 
 
@@ -246,7 +246,9 @@ def _hmac_pads(hub_key: bytes, kind: str) -> tuple[hashlib._Hash, hashlib._Hash]
 def holder_key(hub_key: bytes, kind: HolderKind, canonical_id: str) -> str:
     """Hex HMAC-SHA256 of ``"<kind>:<canonical id>"`` under the hub key: the lake's holder key."""
     inner, outer = _hmac_pads(hub_key, kind)
-    if not re.match(_CANONICAL_PATTERN[kind], canonical_id):
+    if not isinstance(canonical_id, str) or not re.fullmatch(
+        _CANONICAL_PATTERN[kind], canonical_id
+    ):
         raise ValueError("holder_key needs the canonical identifier (validate it first)")
     inner.update(canonical_id.encode("ascii"))
     outer.update(inner.digest())
@@ -258,7 +260,9 @@ def holder_keys(hub_key: bytes, kind: HolderKind, canonical: StringValues) -> pa
     inner, outer = _hmac_pads(hub_key, kind)
     array = _as_large_string(canonical)
     present = array.drop_null()
-    if pc.all(pc.match_substring_regex(present, _CANONICAL_PATTERN[kind])).as_py() is False:
+    # RE2 (Arrow's regex engine): "$" is the end of the text, not before a final newline.
+    pattern = f"^{_CANONICAL_PATTERN[kind]}$"
+    if pc.all(pc.match_substring_regex(present, pattern)).as_py() is False:
         raise ValueError("holder_keys needs canonical identifiers (validate them first)")
     digests: list[bytes] = []
     append, inner_copy, outer_copy = digests.append, inner.copy, outer.copy
@@ -524,23 +528,23 @@ def _number(digits: U8, start: int, width: int) -> I64:
 
 
 @functools.cache
-def _uscc_values() -> npt.NDArray[np.int16]:
+def _uscc_values() -> npt.NDArray[np.int8]:
     """Byte -> index in the credit code alphabet, -1 outside it."""
-    table = np.full(256, -1, dtype=np.int16)
+    table = np.full(256, -1, dtype=np.int8)
     for index, char in enumerate(_USCC_ALPHABET):
         table[ord(char)] = index
     return table
 
 
 @functools.lru_cache(maxsize=4)
-def _region_tables(table: DivisionTable) -> tuple[I64, I64]:
+def _region_tables(table: DivisionTable) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
     """:func:`_last_birth_year` for every 6-digit code and every permanent-residence province."""
-    by_code = np.full(1_000_000, _REJECT, dtype=np.int64)
+    by_code = np.full(1_000_000, _REJECT, dtype=np.int16)
     for code in (*table, *RESIDENCE_PERMIT_CODES):
         by_code[int(code)] = _last_birth_year(table, code, permanent_residence=False)
     by_province = np.array(
         [_last_birth_year(table, f"9{p:02d}000", permanent_residence=True) for p in range(100)],
-        dtype=np.int64,
+        dtype=np.int16,
     )
     return by_code, by_province
 

@@ -78,12 +78,35 @@ def halfwidth(values: pa.Array) -> pa.Array:
     has = pc.fill_null(pc.match_substring_regex(values, _FULLWIDTH), False)
     if not pc.any(has).as_py():
         return values
-    # Only the values that need it are rewritten: one pass per character over a usually tiny subset.
-    subset = values.filter(has)
-    for code in range(0xFF01, 0xFF5F):
-        subset = pc.replace_substring(subset, chr(code), chr(code - _FULLWIDTH_OFFSET))
-    subset = pc.replace_substring(subset, "\u3000", " ")
-    return pc.replace_with_mask(values, has, subset)
+    # One pass over the UTF-8 bytes: each 3-byte full-width character becomes its 1-byte ASCII
+    # twin and the offsets shift by the bytes removed before them. (pyarrow has no translate;
+    # one replace_substring per character took 2.4 s per million IDs.)
+    validity, offsets_buf, data_buf = values.buffers()
+    data = np.frombuffer(data_buf, dtype=np.uint8)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[: len(values) + values.offset + 1]
+    lead = np.flatnonzero(data[:-2] == 0xEF) if len(data) > 2 else np.array([], dtype=np.int64)
+    second, third = data[lead + 1], data[lead + 2]
+    code = 0xF000 | ((second.astype(np.int32) & 0x3F) << 6) | (third.astype(np.int32) & 0x3F)
+    full = (code >= 0xFF01) & (code <= 0xFF5E)
+    starts = lead[full]
+    ascii_ = (code[full] - _FULLWIDTH_OFFSET).astype(np.uint8)
+    space = np.flatnonzero((data[:-2] == 0xE3) & (data[1:-1] == 0x80) & (data[2:] == 0x80))
+    starts = np.concatenate([starts, space])
+    replaced = np.concatenate([ascii_, np.full(len(space), 0x20, dtype=np.uint8)])
+    order = np.argsort(starts)
+    starts, replaced = starts[order], replaced[order]
+    out = data.copy()
+    out[starts] = replaced
+    out = np.delete(out, np.concatenate([starts + 1, starts + 2]))
+    # Two bytes go per replaced character: an offset moves back by two per start before it.
+    removed = 2 * np.searchsorted(starts, offsets, side="left")
+    new_offsets = (offsets - removed).astype(np.int32)
+    return pa.Array.from_buffers(
+        pa.string(),
+        len(values),
+        [validity, pa.py_buffer(new_offsets), pa.py_buffer(out)],
+        offset=values.offset,
+    )
 
 
 def date_format_regex(date_format: str) -> str:
@@ -113,12 +136,14 @@ def date_format_regex(date_format: str) -> str:
 def parse_date(values: pa.Array, date_format: str | None = None) -> tuple[pa.Array, Mask]:
     """Strings to date32: the auto-detected forms, or ``date_format``; impossible dates fail."""
     forms = (date_format_regex(date_format),) if date_format else _DATE_FORMS
-    parts: dict[str, list[pa.Array]] = {"y": [], "m": [], "d": []}
+    y = m = d = pa.nulls(len(values), pa.string())
     for form in forms:
         found = pc.extract_regex(values, form)
-        for key, arrays in parts.items():
-            arrays.append(pc.struct_field(found, key))
-    y, m, d = (pc.coalesce(*arrays) if len(arrays) > 1 else arrays[0] for arrays in parts.values())
+        y, m, d = (
+            pc.coalesce(old, pc.struct_field(found, k)) for old, k in ((y, "y"), (m, "m"), (d, "d"))
+        )
+        if not pc.any(pc.and_(pc.is_valid(values), pc.is_null(y))).as_py():
+            break  # a column mostly keeps to one form: the other patterns need not run
     dates = _calendar_date(y, m, d)
     return dates, _failed(values, dates)
 

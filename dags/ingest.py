@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 from catalog_schemas.catalog import load_catalog
 from catalog_schemas.model import Source
 from onehub.settings import Settings
-
-from onehub_dag_common import DEFAULT_ARGS, START, lake_asset
+from onehub.dag_defaults import START, default_args, lake_asset_ref
 
 
 def build_ingest_dag(source: Source, batch: int) -> Any:
@@ -25,7 +24,7 @@ def build_ingest_dag(source: Source, batch: int) -> Any:
         start_date=START,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         tags=["onehub", "ingest", f"department:{source.department}", f"batch:{batch}"],
         doc_md=source.description,
     )
@@ -36,7 +35,7 @@ def build_ingest_dag(source: Source, batch: int) -> Any:
 
             return run_ingest(source_name)
 
-        @task(task_id="publish", outlets=[lake_asset(source.license_type)])
+        @task(task_id="publish", outlets=[Asset(*lake_asset_ref(source.license_type))])
         def publish(counts: dict[str, Any]) -> dict[str, Any]:
             from onehub.runtime import check_counts
 

@@ -6,14 +6,14 @@ from functools import reduce
 from operator import or_
 from typing import Any
 
-from airflow.sdk import dag, task
+from airflow.sdk import Asset, dag, task
 
 from catalog_schemas.catalog import load_catalog
-from onehub_dag_common import DEFAULT_ARGS, START, lake_asset
+from onehub.dag_defaults import START, default_args, lake_asset_ref
 from onehub.settings import Settings
 
 _catalog = load_catalog(Settings().catalog_dir)
-_assets = [lake_asset(code) for code in sorted(_catalog.license_types)]
+_assets = [Asset(*lake_asset_ref(code)) for code in sorted(_catalog.license_types)]
 
 
 @dag(
@@ -22,7 +22,7 @@ _assets = [lake_asset(code) for code in sorted(_catalog.license_types)]
     start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args=DEFAULT_ARGS,
+    default_args=default_args(),
     tags=["onehub", "issuance"],
     doc_md=__doc__,
 )

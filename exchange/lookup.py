@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-import license_store
+from license_store.store import credential_of, licenses_for_holder
 from catalog_schemas.errors import InvalidIdentifierError
 from catalog_schemas.holder import HolderKind, holder_key, mask_id, validate_holder_id
 from exchange import audit
 from exchange.hub import Hub
 from exchange.model import Consumer
 from exchange.sharing import decide
+
+# Validity dates of licenses are calendar days in China (UTC+8).
+CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass
@@ -48,7 +52,8 @@ def lookup(
     key = holder_key(hub.hub_key, holder_kind, canonical)
     result = LookupResult(holder_kind=holder_kind, id_masked=mask_id(canonical))
     returned: list[str] = []
-    for lic in license_store.licenses_for_holder(session=session, holder_key=key):
+    today = hub.now().astimezone(CHINA).date()
+    for lic in licenses_for_holder(session=session, holder_key=key):
         if lic.status != "valid":
             continue
         license_type = hub.catalog.license_type(lic.license_type)
@@ -61,7 +66,11 @@ def lookup(
             "version": lic.version,
             "status": lic.status,
         }
-        if decision == "allow":
+        if decision != "deny" and lic.valid_until is not None and lic.valid_until < today:
+            # Past its validity: not a material the counter can accept (the expiry sweep will
+            # mark it expired in the store); say so rather than hide it.
+            result.withheld.append({**summary, "status": "expired", "reason": "expired"})
+        elif decision == "allow":
             issuer = hub.catalog.department(lic.issuer_department)
             summary["provenance"] = {
                 "source": lic.source,
@@ -70,7 +79,7 @@ def lookup(
                 "as_of": lic.as_of.isoformat(),
                 "batch_id": lic.batch_id,
             }
-            summary["credential"] = license_store.credential_of(lic, hub.cipher)
+            summary["credential"] = credential_of(lic, hub.cipher)
             result.licenses.append(summary)
             returned.append(lic.license_id)
         elif decision == "consent_required":

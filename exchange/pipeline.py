@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-import license_store
 from catalog_schemas.errors import FatalError
 from catalog_schemas.holder import HolderKind, holder_keys
 from catalog_schemas.model import LicenseType, Source
@@ -27,6 +26,10 @@ from connectors import apply_mapping, open_connector
 from exchange.hub import Hub
 from exchange.lake import BUCKETS, ID_TYPES, LakeTable
 from exchange.model import IngestRun
+from license_store.issuance import cancel, issue
+from license_store.record import HolderRef, LicenseRecord
+from license_store.signer import Signer
+from license_store.store import get_cursor, set_cursor
 from quality import Gate, record_rejected
 
 logger = logging.getLogger(__name__)
@@ -237,7 +240,7 @@ class IssuanceReport:
         return asdict(self)
 
 
-def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]) -> list[license_store.LicenseRecord]:
+def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]) -> list[LicenseRecord]:
     issuer = hub.catalog.department(license_type.issuer)
     records = []
     for row in rows:
@@ -249,7 +252,7 @@ def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[s
                 continue
             kind = row[spec.kind_field] if spec.kind_field else spec.kinds[0]
             holders.append(
-                license_store.HolderRef(
+                HolderRef(
                     role=spec.role,
                     kind=kind,
                     holder_key=key,
@@ -266,7 +269,7 @@ def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[s
         valid_from = row.get(license_type.valid_from_field) if license_type.valid_from_field else None
         valid_until = row.get(license_type.valid_until_field) if license_type.valid_until_field else None
         records.append(
-            license_store.LicenseRecord(
+            LicenseRecord(
                 record_key=row["record_key"],
                 license_type=license_type.code,
                 type_name_zh=license_type.name_zh,
@@ -288,7 +291,7 @@ def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[s
     return records
 
 
-def issue_licenses(hub: Hub, signer: license_store.Signer) -> IssuanceReport:
+def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
     """Turn the lake's new and changed records into signed licenses; cancel deleted ones."""
     report = IssuanceReport()
     for license_type in hub.catalog.license_types.values():
@@ -297,7 +300,7 @@ def issue_licenses(hub: Hub, signer: license_store.Signer) -> IssuanceReport:
             continue
         cursor_name = f"lake:{license_type.code}"
         with hub.sessions.begin() as session:
-            after = license_store.get_cursor(session=session, name=cursor_name) or 0
+            after = get_cursor(session=session, name=cursor_name) or 0
             changes = lake.changes(after_version=after)
             if changes.num_rows == 0:
                 continue
@@ -308,7 +311,7 @@ def issue_licenses(hub: Hub, signer: license_store.Signer) -> IssuanceReport:
             live = [r for r in latest.values() if r["_change_type"] != "delete" and not r["_deleted"]]
             gone = [k for k, r in latest.items() if r["_change_type"] == "delete" or r["_deleted"]]
             department = hub.catalog.department(license_type.issuer)
-            result = license_store.issue(
+            result = issue(
                 session=session,
                 records=_records_from_changes(hub, license_type, live),
                 signer=signer,
@@ -318,16 +321,22 @@ def issue_licenses(hub: Hub, signer: license_store.Signer) -> IssuanceReport:
                 issuer_codes={department.code: department.credit_code},
                 now=hub.now(),
             )
-            cancelled = license_store.cancel(session=session, record_keys=gone, now=hub.now()) if gone else 0
+            cancelled = len(cancel(session=session, record_keys=gone, now=hub.now()).cancelled) if gone else 0
             version = int(max(changes.column("_commit_version").to_pylist()))
-            license_store.set_cursor(session=session, name=cursor_name, version=version)
-        report.issued[license_type.code] = result.issued
-        report.unchanged[license_type.code] = result.unchanged
+            set_cursor(session=session, name=cursor_name, version=version, now=hub.now())
+        if result.rejected:
+            raise FatalError(
+                f"{license_type.code}: {len(result.rejected)} records could not be issued: "
+                + ", ".join(sorted({r.reason for r in result.rejected})),
+                code="issuance_rejected",
+            )
+        report.issued[license_type.code] = len(result.issued)
+        report.unchanged[license_type.code] = len(result.unchanged)
         report.cancelled[license_type.code] = int(cancelled)
         report.lake_versions[license_type.code] = version
         logger.info(
             "issuance %s: %d issued, %d unchanged, %d cancelled up to lake version %d",
-            license_type.code, result.issued, result.unchanged, cancelled, version,
+            license_type.code, len(result.issued), len(result.unchanged), cancelled, version,
         )
     return report
 

@@ -105,10 +105,11 @@ def build_expectations(
 
 def build_suite(license_type: LicenseType, *, today: dt.date | None = None) -> gx.ExpectationSuite:
     """The GX suite of ``license_type`` (see :func:`build_expectations`)."""
-    suite = gx.ExpectationSuite(name=suite_name(license_type))
-    for expectation in build_expectations(license_type, today=today):
-        suite.add_expectation(expectation)
-    return suite
+    # passed to the constructor, not add_expectation(), which needs an active data context
+    return gx.ExpectationSuite(
+        name=suite_name(license_type),
+        expectations=build_expectations(license_type, today=today),
+    )
 
 
 def _field_expectations(spec: FieldSpec) -> list[Expectation]:

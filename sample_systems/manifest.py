@@ -10,7 +10,7 @@ Written next to the data as ``manifest.json``. Row references follow the connect
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -115,7 +115,7 @@ class Manifest:
 
     def to_json(self) -> str:
         """Deterministic JSON (sorted keys, one item a line)."""
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        return json.dumps(_plain(self), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
     def save(self, out_dir: Path) -> Path:
         """Write ``<out_dir>/manifest.json``."""
@@ -148,3 +148,14 @@ class Manifest:
     def load(cls, out_dir: Path) -> Manifest:
         """Read ``<out_dir>/manifest.json``."""
         return cls.from_json((Path(out_dir) / MANIFEST_NAME).read_text(encoding="utf-8"))
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses as dicts; unlike ``dataclasses.asdict`` it does not deep-copy million-item lists."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list) and value and is_dataclass(value[0]):
+        return [_plain(v) for v in value]
+    return value

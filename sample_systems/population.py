@@ -202,6 +202,9 @@ def make_companies(
     established = earliest + np.floor(rng.random(n) * span).astype("timedelta64[D]")
     years = np.array([10, 20, 30, 50])[rng.integers(0, 4, n)] * 365
     until = established + years.astype("timedelta64[D]")
+    # A term that has run out was extended (变更登记) in 20-year steps: licenses on file are current.
+    overdue = np.maximum((today - until).astype(np.int64), 0)
+    until = until + (np.ceil(overdue / (20 * 365)) * 20 * 365).astype("timedelta64[D]")
     until = np.where(rng.random(n) < 0.4, np.datetime64("NaT"), until)  # 长期: no end date
     capital = np.round(np.exp(rng.normal(5.0, 1.6, n)), 0).clip(3, 500_000)
     address = np.strings.add(np.strings.add("广东省", regions.place(region)), street_addresses(rng, n))

@@ -174,11 +174,13 @@ def degree_certificate(ctx: Context, n: int) -> Records:
     """``n`` degrees, one per graduate, awarded in June or July at a typical age."""
     rng, people, today = ctx.rng, ctx.people, ctx.today
     year = people.birth_year
-    eligible = np.flatnonzero((year >= 1958) & (people.birth <= today - _years(23)))
+    eligible = np.flatnonzero((year >= 1955) & (people.birth <= today - _years(23)))
     graduate = _sample(rng, eligible, n, ctx.forced_people, "graduates")
     level = rng.choice(3, size=n, p=[0.75, 0.2, 0.05])
     age = np.array([d[2] for d in _DEGREES])[level] + rng.integers(0, 4, n)
-    june = ((year[graduate] + age - 1970) * 12 + 5).astype("datetime64[M]").astype("datetime64[D]")
+    # Degrees have been awarded since 1982 (学位条例, 1981).
+    award_year = np.maximum(year[graduate] + age, 1982)
+    june = ((award_year - 1970) * 12 + 5).astype("datetime64[M]").astype("datetime64[D]")
     award = june + 19 + rng.integers(0, 21, n).astype("timedelta64[D]")
     award = np.clip(award, ctx.floor("1982-01-01"), today - _DAY)
     institution = rng.integers(0, len(INSTITUTIONS), n)

@@ -136,32 +136,39 @@ def date_styles(rng: np.random.Generator, source: Source, n: int) -> I64:
     return chosen
 
 
+# Text of small numbers by lookup, much faster than converting each integer.
+_PADDED: Final = np.array([f"{i:02d}" for i in range(100)])
+_PLAIN: Final = np.array([str(i) for i in range(100)])
+_YEAR_BASE: Final = 1800
+_YEARS: Final = np.array([str(y) for y in range(_YEAR_BASE, 2400)])
+
+
 def format_dates(source: Source, dates: Dates, style: I64) -> Objects:
     """Dates as the department's text; NaT becomes None."""
     styles = DATE_STYLES.get(source.name, DEFAULT_DATE_STYLE)
-    out = np.full(dates.size, None, dtype=object)
-    year = dates.astype("datetime64[Y]").astype(np.int64) + 1970
-    month = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
-    day = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
     present = ~np.isnat(dates)
+    known = np.where(present, dates, np.datetime64("2000-01-01", "D"))
+    year = known.astype("datetime64[Y]").astype(np.int64) + 1970
+    month = known.astype("datetime64[M]").astype(np.int64) % 12 + 1
+    day = (known - known.astype("datetime64[M]")).astype(np.int64) + 1
+    if year.size and (year.min() < _YEAR_BASE or year.max() >= _YEAR_BASE + _YEARS.size):
+        raise ValueError("a date outside 1800-2399")
+    out = np.full(dates.size, "", dtype="U12")
     for index, (name, _) in enumerate(styles):
-        rows = present & (style == index)
-        y, m, d = year[rows], month[rows], day[rows]
+        rows = style == index
+        y, m, d = _YEARS[year[rows] - _YEAR_BASE], month[rows], day[rows]
         if name == "compact":
-            text = (y * 10_000 + m * 100 + d).astype("U8")
+            text = _join(y, _PADDED[m], _PADDED[d])
         elif name == "iso":
-            text = _join(y.astype("U4"), "-", _two(m), "-", _two(d))
+            text = _join(y, "-", _PADDED[m], "-", _PADDED[d])
         elif name == "slash":
-            text = _join(y.astype("U4"), "/", m.astype("U2"), "/", d.astype("U2"))
+            text = _join(y, "/", _PLAIN[m], "/", _PLAIN[d])
         else:
-            text = _join(y.astype("U4"), "年", m.astype("U2"), "月", d.astype("U2"), "日")
-        out[rows] = text.astype(object)
-    return out
-
-
-def _two(values: I64) -> npt.NDArray[np.str_]:
-    padded: npt.NDArray[np.str_] = np.strings.zfill(values.astype("U2"), 2)
-    return padded
+            text = _join(y, "年", _PLAIN[m], "月", _PLAIN[d], "日")
+        out[rows] = text
+    values = out.astype(object)
+    values[~present] = None
+    return values
 
 
 def _join(*parts: npt.NDArray[np.str_] | str) -> npt.NDArray[np.str_]:
@@ -179,9 +186,9 @@ def watermarks(rng: np.random.Generator, event: Dates, now: dt.datetime, span_da
     span = span_days * 86_400
     stamps = end - np.timedelta64(span, "s") + np.sort(rng.integers(0, span, n)).astype("timedelta64[s]")
     written = event.astype("datetime64[s]") + rng.integers(8 * 3600, 18 * 3600, n).astype("timedelta64[s]")
-    # Ordered like the primary key, so keyset order (watermark, key) is row order; equal
-    # timestamps happen, as in a batch update.
-    ordered: Dates = np.minimum(np.maximum.accumulate(np.maximum(stamps, written)), end)
+    # Sorted, so keyset order (watermark, key) is row order. Rows are in event order, so the
+    # i-th smallest value is still no earlier than row i's own event. Equal stamps can occur.
+    ordered: Dates = np.minimum(np.sort(np.maximum(stamps, written)), end)
     return ordered
 
 

@@ -698,6 +698,8 @@ def test_holder_key_refuses_bad_input() -> None:
         holder_key(HUB_KEY, "natural_person", "11010519491231002x")
     with pytest.raises(ValueError, match="canonical"):
         holder_key(HUB_KEY, "legal_person", "9111000060003734IL")
+    with pytest.raises(ValueError, match="canonical"):
+        holder_key(HUB_KEY, "natural_person", "11010519491231002X\n")
     with pytest.raises(ValueError, match="at least 32 bytes"):
         holder_key(b"short", "natural_person", "11010519491231002X")
     with pytest.raises(ValueError, match="holder kind"):
@@ -719,6 +721,8 @@ def test_holder_keys_match_holder_key() -> None:
     assert holder_keys(HUB_KEY, "legal_person", [None, None]).to_pylist() == [None, None]
     with pytest.raises(ValueError, match="canonical"):
         holder_keys(HUB_KEY, "natural_person", ["11010519491231002X", "11010519491231002x"])
+    with pytest.raises(ValueError, match="canonical"):
+        holder_keys(HUB_KEY, "natural_person", ["11010519491231002X\n"])
 
 
 def test_mask_id() -> None:

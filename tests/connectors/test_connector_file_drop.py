@@ -101,7 +101,7 @@ def test_tsv_and_jsonl(tmp_path: Path) -> None:
 
     jsonl = tmp_path / "jsonl"
     jsonl.mkdir()
-    records = [dict(zip(HEADER, r, strict=True)) for r in ROWS]
+    records: list[dict[str, Any]] = [dict(zip(HEADER, r, strict=True)) for r in ROWS]
     records[1]["extra"] = 7
     lines = [json.dumps(records[0], ensure_ascii=False), "", *(json.dumps(r) for r in records[1:])]
     (jsonl / "degrees.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

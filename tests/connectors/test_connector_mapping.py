@@ -12,7 +12,7 @@ import pytest
 from catalog_schemas.catalog import shipped_catalog
 from catalog_schemas.errors import FatalError
 from catalog_schemas.model import LicenseType, Source
-from connectors import ROW_REF, apply_mapping
+from connectors import ROW_REF, apply_mapping, conversion
 from connectors.cell import cell_text
 
 INSURANCE = shipped_catalog().source("hrss_insurance")
@@ -41,8 +41,9 @@ def batch(**columns: list[str | None]) -> pa.RecordBatch:
 
 def mapped(
     b: pa.RecordBatch, src: Source = INSURANCE, lt: LicenseType = INSURANCE_TYPE
-) -> list[Any]:
-    return apply_mapping(b, source=src, license_type=lt).to_pylist()
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = apply_mapping(b, source=src, license_type=lt).to_pylist()
+    return rows
 
 
 def with_mapping(src: Source, **mapping: dict[str, Any]) -> Source:
@@ -276,3 +277,10 @@ def test_an_empty_batch_maps_to_an_empty_table_of_the_same_schema() -> None:
 )
 def test_cell_text_is_one_form_per_value(value: Any, text: str | None) -> None:
     assert cell_text(value) == text
+
+
+def test_halfwidth_covers_the_whole_fullwidth_ascii_range_and_the_ideographic_space() -> None:
+    fullwidth = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000"
+    ascii_ = "".join(chr(c) for c in range(0x21, 0x7F)) + " "
+    values = pa.array(["ｘ", fullwidth, "中文\u3000Ａ", None, "plain", "１"]).slice(1, 4)
+    assert conversion.halfwidth(values).to_pylist() == [ascii_, "中文 A", None, "plain"]

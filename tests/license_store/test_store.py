@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from catalog_schemas.cipher import FieldCipher
-from catalog_schemas.errors import RowRejectedError
+from catalog_schemas.errors import RowRejectedError, ValidationFailedError
 from license_store.error import (
     CursorMovedBackError,
     LicenseNotFoundError,
@@ -329,6 +329,9 @@ def test_bad_inputs(
             issuer_codes=ISSUER_CODES,
             now=NOW,
         )
+    with pytest.raises(ValidationFailedError):
+        _issue(session, [make_record(1)], signer, cipher, now=dt.datetime(2026, 11, 27))
+    assert _issue(session, [], signer, cipher) == IssueResult((), (), ())
     first = make_record(1)
     _issue(session, [first], signer, cipher)
     moved = dataclasses.replace(first, issuer_department="hrss", row_hash="x")

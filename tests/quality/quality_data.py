@@ -16,7 +16,9 @@ import pyarrow as pa
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 # Current Guangzhou district codes (GB/T 2260, tests/vectors/gbt2260/guangdong_44_modood_2023.csv).
-REGIONS = np.array([440103, 440104, 440105, 440106, 440111, 440112, 440113, 440114, 440115, 440117, 440118])
+REGIONS = np.array(
+    [440103, 440104, 440105, 440106, 440111, 440112, 440113, 440114, 440115, 440117, 440118]
+)
 _RIC_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_WEIGHTS = np.array([pow(3, i, 31) for i in range(17)], dtype=np.int64)
@@ -45,7 +47,9 @@ def resident_ids(n: int, *, seed: int = 0) -> np.ndarray:
 
 def credit_code(body17: str) -> str:
     """A unified social credit code: ``body17`` plus its GB 32100 check character."""
-    total = sum(_USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS.tolist(), strict=True))
+    total = sum(
+        _USCC_ALPHABET.index(c) * w for c, w in zip(body17, _USCC_WEIGHTS.tolist(), strict=True)
+    )
     return body17 + _USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -55,13 +59,17 @@ def marriage_batch(n: int, *, seed: int = 0) -> pa.Table:
     days = rng.integers(0, 20 * 365, n) + (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
     return pa.table(
         {
-            "certificate_no": pa.array(np.char.add("J440106-", np.arange(n).astype(str)).astype(object), pa.string()),
+            "certificate_no": pa.array(
+                np.char.add("J440106-", np.arange(n).astype(str)).astype(object), pa.string()
+            ),
             "party_a_id": pa.array(resident_ids(n, seed=seed), pa.string()),
             "party_a_name": pa.array(np.full(n, "张三", dtype=object), pa.string()),
             "party_b_id": pa.array(resident_ids(n, seed=seed + 1), pa.string()),
             "party_b_name": pa.array(np.full(n, "李四", dtype=object), pa.string()),
             "registration_date": pa.array(days.astype(np.int32), pa.int32()).cast(pa.date32()),
-            "registration_office": pa.array(np.full(n, "广州市天河区民政局", dtype=object), pa.string()),
+            "registration_office": pa.array(
+                np.full(n, "广州市天河区民政局", dtype=object), pa.string()
+            ),
             "_row_ref": pa.array(np.arange(n).astype(str).astype(object), pa.string()),
             "_errors": pa.array([[]] * n, pa.list_(pa.string())),
         }
@@ -86,7 +94,9 @@ def legacy_ids() -> list[tuple[str, str]]:
 def valid_credit_codes() -> list[str]:
     """Distinct valid credit codes already in canonical form."""
     rows = vector_rows("cn_uscc/uscc_cases.csv")
-    return sorted({r["value"] for r in rows if r["valid"] == "true" and r["value"] == r["normalized"]})
+    return sorted(
+        {r["value"] for r in rows if r["valid"] == "true" and r["value"] == r["normalized"]}
+    )
 
 
 def wrong_check_char(value: str) -> str:

@@ -1,0 +1,94 @@
+"""``onehub verify``: check credentials offline against the hub's keys or a given key file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from catalog_schemas.errors import OneHubError, ValidationFailedError
+from license_store.error import VerificationError
+from license_store.key import KeyRing
+from license_store.key_set import KeySet
+from license_store.verification import verify_credential
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    credential_id: str
+    ok: bool
+    code: str
+    detail: str
+
+
+def _credentials(document: Any) -> Iterator[dict[str, Any]]:
+    """Credentials in a file: one credential, a list of them, or a lookup response."""
+    if isinstance(document, list):
+        for item in document:
+            yield from _credentials(item)
+    elif isinstance(document, dict):
+        if "proof" in document:
+            yield document
+        elif "credential" in document:
+            yield from _credentials(document["credential"])
+        elif "licenses" in document:
+            yield from _credentials(document["licenses"])
+
+
+def verify_document(path: Path, *, keys_file: Path | None = None, now: dt.datetime | None = None) -> list[Outcome]:
+    """Verify every credential in ``path``.
+
+    Keys: ``did:key`` methods resolve by themselves; the hub's own keys come from ``keys_file``
+    (a JWKS or DID document) or, when none is given and a local hub is set up, from its database,
+    which also supplies each license's current status.
+    """
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValidationFailedError(f"{path} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationFailedError(f"{path} is not JSON: {exc}") from None
+    now = now or dt.datetime.now(dt.UTC)
+    keys = KeySet.did_key()
+    session = None
+    if keys_file is not None:
+        keys = keys.merged(KeySet.from_file(keys_file))
+    else:
+        hub = _local_hub()
+        if hub is not None:
+            session = hub.sessions()
+            keys = keys.merged(KeyRing(issuer_did=hub.issuer_did).key_set(session=session))
+    outcomes = []
+    try:
+        for credential in _credentials(document):
+            cid = str(credential.get("id", "<no id>"))
+            try:
+                verified = verify_credential(credential, keys=keys, now=now, session=session)
+            except VerificationError as exc:
+                outcomes.append(Outcome(cid, False, exc.code, exc.message))
+                continue
+            detail = f"signed by {verified.verification_method}"
+            if verified.status:
+                detail += f", status {verified.status}"
+            outcomes.append(Outcome(cid, True, "valid", detail))
+    finally:
+        if session is not None:
+            session.close()
+    return outcomes
+
+
+def _local_hub() -> Any:
+    from onehub.settings import Settings, build_hub
+
+    settings = Settings()
+    if not (settings.resolved_secrets_dir / "hub_key").is_file() and settings.hub_key is None:
+        return None
+    try:
+        return build_hub(settings)
+    except OneHubError:
+        return None
