@@ -151,10 +151,11 @@ class LicenseType(_Strict):
                 raise ValueError(f"{where} names unknown field {ref!r}")
         for holder in self.holders:
             id_type = self.field(holder.id_field).type
-            expected = {
+            expected_by_kinds: dict[tuple[str, ...], str] = {
                 ("natural_person",): "resident_id",
                 ("legal_person",): "credit_code",
-            }.get(holder.kinds, "holder_id")
+            }
+            expected = expected_by_kinds.get(tuple(holder.kinds), "holder_id")
             if id_type != expected:
                 raise ValueError(
                     f"holder {holder.role!r}: id_field {holder.id_field!r} must have type {expected}"

@@ -273,8 +273,11 @@ class Gate:
         canonical: dict[str, pa.Array] = {}
         if ERRORS in table.column_names:
             errors = table.column(ERRORS).combine_chunks()
-            row_parts.append(pc.list_parent_indices(errors).to_numpy().astype(np.int64))
-            reason_parts.append(pc.list_flatten(errors))
+            flat = pc.list_flatten(errors)
+            present = flat.is_valid()
+            parents = pc.list_parent_indices(errors).filter(present)
+            row_parts.append(parents.to_numpy().astype(np.int64))
+            reason_parts.append(flat.filter(present))
         report: list[dict[str, Any]] = []
         by_id = {str(e.id): i for i, e in enumerate(self.suite.expectations)}
         configured: list[tuple[int, ExpectationConfiguration, ExpectationValidationResult]] = []
@@ -343,6 +346,8 @@ def _castable(source: pa.DataType, target: pa.DataType) -> bool:
     """Lossless representation changes only: string views, narrower ints, all-null columns."""
     if source == target or pa.types.is_null(source):
         return True
+    if pa.types.is_date32(target):
+        return bool(pa.types.is_date64(source))
     if pa.types.is_string(target):
         return _is_string_like(source)
     if pa.types.is_int64(target):

@@ -67,11 +67,16 @@ def test_credit_code_expectation_flags_what_holder_rejects(batch_of: Any) -> Non
 
 
 def _mixed_holders() -> tuple[list[str | None], list[str | None]]:
-    people = [str(v) for v in resident_ids(6, seed=5)]
-    firms = valid_credit_codes()[:6]
+    people: list[str] = [str(v) for v in resident_ids(6, seed=5)]
+    firms: list[str] = valid_credit_codes()[:6]
     values: list[str | None] = [*people, *firms, people[0][:-1] + "0", firms[0][:-1] + "0", None]
-    kinds: list[str | None] = ["natural_person"] * 6 + ["legal_person"] * 6
-    kinds += ["natural_person", "legal_person", "legal_person"]
+    kinds: list[str | None] = [
+        *(["natural_person"] * 6),
+        *(["legal_person"] * 6),
+        "natural_person",
+        "legal_person",
+        "legal_person",
+    ]
     # swap some kinds: an ID of the other kind is checked by the other checker
     kinds[0], kinds[6] = "legal_person", "natural_person"
     # unknown and missing kinds

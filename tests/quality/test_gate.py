@@ -287,21 +287,30 @@ def test_marriage_batch() -> None:
     _assert_split(result, 50, expected)
 
 
-def test_chunked_and_view_typed_input_is_accepted() -> None:
+def test_chunked_and_other_typed_input_is_accepted() -> None:
     table = marriage_batch(20, seed=4)
     chunked = pa.concat_tables([table.slice(0, 7), table.slice(7)])
-    as_views = chunked.set_column(
-        chunked.schema.get_field_index("party_a_name"),
-        "party_a_name",
-        chunked.column("party_a_name").cast(pa.string_view()),
-    ).set_column(
-        chunked.schema.get_field_index("certificate_no"),
-        "certificate_no",
-        chunked.column("certificate_no").cast(pa.large_string()),
+    names = chunked.column_names
+
+    def retype(t: pa.Table, name: str, typ: pa.DataType) -> pa.Table:
+        return t.set_column(names.index(name), name, t.column(name).cast(typ))
+
+    other = retype(chunked, "party_a_name", pa.string_view())
+    other = retype(other, "certificate_no", pa.large_string())
+    other = retype(other, "registration_date", pa.date64())
+    errors: list[list[str | None] | None] = [[] for _ in range(20)]
+    errors[3] = None  # no list at all
+    errors[4] = [None, "bad_code:x"]  # a null entry is no reason
+    other = other.set_column(
+        names.index("_errors"), "_errors", pa.array(errors, pa.list_(pa.string()))
     )
-    result = Gate(_catalog_type("marriage_certificate"), today=TODAY).check(as_views)
-    assert result.report["rows_good"] == 20
+    result = Gate(_catalog_type("marriage_certificate"), today=TODAY).check(other)
+    _assert_split(result, 20, {"4": ["bad_code:x"]})
     assert result.good.schema.field("party_a_name").type == pa.string()
+    assert result.good.schema.field("registration_date").type == pa.date32()
+    assert result.good.column("registration_date").to_pylist() == (
+        table.filter(pa.array([i != 4 for i in range(20)])).column("registration_date").to_pylist()
+    )
 
 
 # --- business license: credit codes, open-ended and far-future dates, optional fields

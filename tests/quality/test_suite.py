@@ -50,7 +50,7 @@ def test_suite_for_each_shipped_type(code: str) -> None:
     # every expectation says what a failing row is told, exactly once
     assert all((REASON_KEY in m) != (ID_FIELD_KEY in m) for m in metas)
     # it survives GX's own serialisation (what a file or cloud context would store)
-    again = gx.ExpectationSuite(**suite.to_json_dict())
+    again = gx.ExpectationSuite(**suite.to_json_dict())  # type: ignore[arg-type]
     assert [(e.expectation_type, e.meta) for e in again.expectations] == [
         (e.expectation_type, e.meta) for e in suite.expectations
     ]
@@ -67,7 +67,7 @@ EXPECTATION_OF_TYPE = {
 def test_id_expectations_match_field_types(code: str) -> None:
     lt = shipped_catalog().license_type(code)
     found = {
-        e.meta[ID_FIELD_KEY]: e.expectation_type
+        (e.meta or {})[ID_FIELD_KEY]: e.expectation_type
         for e in build_expectations(lt)
         if ID_FIELD_KEY in (e.meta or {})
     }

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from stdnum.iso7064 import mod_11_2
 
 from catalog_schemas.catalog import shipped_catalog
 from catalog_schemas.model import Source, SqlConnector
@@ -98,6 +99,74 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Manifest]:
     return out_dir, generate(out_dir=out_dir)
 
 
+_FULLWIDTH = re.compile("[\uff10-\uff19\uff38]")
+
+
+def person_id_columns(source: Source) -> list[tuple[str, str | None, str | None]]:
+    """(ID column, kind column, department code meaning natural person) per natural-person holder."""
+    license_type = shipped_catalog().license_type(source.license_type)
+    out: list[tuple[str, str | None, str | None]] = []
+    for holder in license_type.holders:
+        if "natural_person" not in holder.kinds:
+            continue
+        if holder.kind_field is None:
+            out.append((column(source, holder.id_field), None, None))
+            continue
+        codes = source.mapping[holder.kind_field].codes or {}
+        person_code = next(own for own, catalog in codes.items() if catalog == "natural_person")
+        out.append((column(source, holder.id_field), column(source, holder.kind_field), person_code))
+    return out
+
+
+def observe(name: str, rows: list[Row]) -> dict[str, list[str]]:
+    """The defects visible in the data alone, per row ref (rows without any are left out)."""
+    source = shipped_catalog().source(name)
+    license_type = shipped_catalog().license_type(source.license_type)
+    number = column(source, license_type.license_no_field)
+    seen: dict[Any, int] = {}
+    for row in rows:
+        seen[row.values[number]] = seen.get(row.values[number], 0) + 1
+    names = [h.name_field for h in license_type.holders if h.name_field]
+    required = [column(source, n) for n in names if license_type.field(n).required]
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        kinds: list[str] = []
+        for id_column, kind_column, person_code in person_id_columns(source):
+            value = row.values[id_column]
+            if kind_column is not None and row.values[kind_column] != person_code:
+                continue
+            if _FULLWIDTH.search(value):
+                kinds.append("fullwidth_digits")
+            elif len(value) == 15:
+                kinds.append("legacy_15_digit")
+            elif mod_11_2.calc_check_digit(value[:17]) != value[17]:
+                kinds.append("wrong_check_char")
+        if any(row.values[c] in (None, "") for c in required):
+            kinds.append("missing_required")
+        for earlier, later in license_type.date_order:
+            a, b = row.values[column(source, earlier)], row.values[column(source, later)]
+            if a and b and parse_date(a) > parse_date(b):
+                kinds.append("date_order")
+        if seen[row.values[number]] > 1:
+            kinds.append("duplicate_license_no")
+        if kinds:
+            found[row.ref] = kinds
+    return found
+
+
+class Reader:
+    """The helpers above, handed to tests as the ``reader`` fixture (tests do not import conftest)."""
+
+    now = DEFAULT_NOW
+    parse_date = staticmethod(parse_date)
+    date_format = staticmethod(date_format)
+    read_rows = staticmethod(read_rows)
+    column = staticmethod(column)
+    source_url = staticmethod(source_url)
+    observe = staticmethod(observe)
+    person_id_columns = staticmethod(person_id_columns)
+
+
 @pytest.fixture
-def now() -> dt.datetime:
-    return DEFAULT_NOW
+def reader() -> Reader:
+    return Reader()
