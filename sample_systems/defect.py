@@ -82,7 +82,9 @@ def planned_counts(n: int, kinds: tuple[DefectKind, ...], rate: float) -> dict[D
     each = rate * n / len(kinds)
     counts: dict[DefectKind, int] = {}
     for kind in kinds:
-        counts[kind] = 2 * max(1, round(each / 2)) if kind == "duplicate_license_no" else max(1, round(each))
+        counts[kind] = (
+            2 * max(1, round(each / 2)) if kind == "duplicate_license_no" else max(1, round(each))
+        )
     return counts
 
 
@@ -104,9 +106,13 @@ def plan(
     free = ~protected.copy()
     defects: list[Defect] = []
     id_fields = list(persons)
-    is_person = np.stack([persons[f] >= 0 for f in id_fields]) if id_fields else np.zeros((0, n), bool)
+    is_person = (
+        np.stack([persons[f] >= 0 for f in id_fields]) if id_fields else np.zeros((0, n), bool)
+    )
     born_19xx = (
-        np.stack([(persons[f] >= 0) & (birth_year[np.maximum(persons[f], 0)] < 2000) for f in id_fields])
+        np.stack(
+            [(persons[f] >= 0) & (birth_year[np.maximum(persons[f], 0)] < 2000) for f in id_fields]
+        )
         if id_fields
         else np.zeros((0, n), bool)
     )
@@ -141,12 +147,19 @@ def plan(
 
 
 def _pairs(
-    rng: np.random.Generator, free: Bools, pairs: int, license_field: str, batch_size: int, what: str
+    rng: np.random.Generator,
+    free: Bools,
+    pairs: int,
+    license_field: str,
+    batch_size: int,
+    what: str,
 ) -> list[Defect]:
     # Both copies sit next to each other in keyset order and never straddle a page boundary, so
     # the connector hands them to the gate in the same batch.
     n = free.size
-    starts = np.flatnonzero(free[:-1] & free[1:] & (np.arange(n - 1) % batch_size != batch_size - 1))
+    starts = np.flatnonzero(
+        free[:-1] & free[1:] & (np.arange(n - 1) % batch_size != batch_size - 1)
+    )
     chosen: list[int] = []
     for start in rng.permutation(starts).tolist():
         if len(chosen) == pairs:
@@ -155,11 +168,15 @@ def _pairs(
             free[start : start + 2] = False
             chosen.append(start)
     if len(chosen) < pairs:
-        raise ValueError(f"{what}: no room for {pairs} duplicate pairs; lower dirty_rate or raise the sizes")
+        raise ValueError(
+            f"{what}: no room for {pairs} duplicate pairs; lower dirty_rate or raise the sizes"
+        )
     defects: list[Defect] = []
     for row in chosen:
         defects.append(Defect(row=row, kind="duplicate_license_no", field=license_field))
-        defects.append(Defect(row=row + 1, kind="duplicate_license_no", field=license_field, copy_of=row))
+        defects.append(
+            Defect(row=row + 1, kind="duplicate_license_no", field=license_field, copy_of=row)
+        )
     return defects
 
 
@@ -199,4 +216,3 @@ def apply(
             continue
         variants.append(str(text[name][row]))
     return variants
-

@@ -42,8 +42,15 @@ def insert_rows(conn: sa.Connection, table: sa.Table, data: dict[str, list[Any]]
 
 
 def write_csv(path: Path, rendered: Rendered, *, encoding: str) -> None:
-    """One CSV file in ``encoding``; a GBK export gets Windows line ends, as it comes from Windows."""
-    frame = pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in rendered.data.items()})
+    """One CSV file in ``encoding``; GBK exports come from Windows, so they get CRLF line ends."""
+    frame = pd.DataFrame(
+        {name: pd.Series(values, dtype=object) for name, values in rendered.data.items()}
+    )
     codec = "gbk" if encoding == "auto" else encoding
-    frame.to_csv(path, index=False, encoding=codec, lineterminator="\r\n" if codec in ("gbk", "gb18030") else "\n")
+    frame.to_csv(
+        path,
+        index=False,
+        encoding=codec,
+        lineterminator="\r\n" if codec in ("gbk", "gb18030") else "\n",
+    )
     logger.info("wrote %d rows to %s", rendered.n, path.name)

@@ -43,7 +43,7 @@ from sample_systems.manifest import (
 from sample_systems.population import Companies, People, make_companies, make_people
 from sample_systems.record import BUILDERS, UPDATERS, Context, Records
 from sample_systems.region import region_table
-from sample_systems.table import Rendered, department_values, key_field, render, sql_table
+from sample_systems.table import Rendered, date_styles, department_values, render, sql_table
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,10 @@ CHINA_STANDARD_TIME: Final = dt.timezone(dt.timedelta(hours=8), "CST")
 DEMO_PEOPLE: Final = 3
 # People who hold every kind of personal license, so also both service items' materials.
 _PERSONAL_TYPES: Final = (
-    "degree_certificate", "social_insurance_certificate", "marriage_certificate", "real_estate_title",
+    "degree_certificate",
+    "social_insurance_certificate",
+    "marriage_certificate",
+    "real_estate_title",
 )
 
 
@@ -95,7 +98,9 @@ def _selected(catalog: Catalog, sources: Collection[str] | None) -> list[Source]
     chosen = [catalog.source(n) for n in names]
     for source in chosen:
         if source.license_type not in BUILDERS:
-            raise ValueError(f"{source.name}: no sample generator for license type {source.license_type!r}")
+            raise ValueError(
+                f"{source.name}: no sample generator for license type {source.license_type!r}"
+            )
     return chosen
 
 
@@ -111,13 +116,21 @@ def _sql_url(out_dir: Path, connection: str, sql_urls: Mapping[str, str] | None)
 def _check_urls(catalog: Catalog, sql_urls: Mapping[str, str] | None) -> None:
     if not sql_urls:
         return
-    known = {s.connector.connection for s in catalog.sources.values() if isinstance(s.connector, SqlConnector)}
+    known = {
+        s.connector.connection
+        for s in catalog.sources.values()
+        if isinstance(s.connector, SqlConnector)
+    }
     unknown = sorted(set(sql_urls) - known)
     if unknown:
-        raise ValueError(f"sql_urls names unknown SQL connections {unknown}; known: {sorted(known)}")
+        raise ValueError(
+            f"sql_urls names unknown SQL connections {unknown}; known: {sorted(known)}"
+        )
 
 
-def _demo_holders(rng: np.random.Generator, people: People, companies: Companies, now: dt.datetime) -> tuple[I64, int]:
+def _demo_holders(
+    rng: np.random.Generator, people: People, companies: Companies, now: dt.datetime
+) -> tuple[I64, int]:
     """A few people old enough for every license type, and one company."""
     year = people.birth_year
     eligible = np.flatnonzero((year >= 1965) & (year <= now.year - 31))
@@ -152,7 +165,9 @@ def _source_manifest(
 ) -> SourceManifest:
     refs = _row_refs(source, rendered, file_name)
     dirty = [
-        DirtyRow(row_ref=refs[d.row], kind=d.kind, field=d.field, quarantined=d.kind in QUARANTINED_KINDS)
+        DirtyRow(
+            row_ref=refs[d.row], kind=d.kind, field=d.field, quarantined=d.kind in QUARANTINED_KINDS
+        )
         for d in rendered.defects
     ]
     quarantined = [d.row_ref for d in dirty if d.quarantined]
@@ -198,7 +213,9 @@ def _write(
         return _source_manifest(source, rendered, location=location, file_name=None)
     assert isinstance(connector, FileConnector)
     if connector.format != "csv":
-        raise ValueError(f"{source.name}: only csv drop files are generated, not {connector.format}")
+        raise ValueError(
+            f"{source.name}: only csv drop files are generated, not {connector.format}"
+        )
     folder = out_dir / connector.connection
     folder.mkdir(parents=True, exist_ok=True)
     for old in sorted(folder.glob(f"{source.name}_*.csv")):
@@ -241,7 +258,9 @@ def generate(
 
     regions = region_table()
     population = make_people(_rng(seed, "people"), people, regions=regions, now=clock)
-    firms = make_companies(_rng(seed, "companies"), companies, people=population, regions=regions, now=clock)
+    firms = make_companies(
+        _rng(seed, "companies"), companies, people=population, regions=regions, now=clock
+    )
     demo_people, demo_company = _demo_holders(_rng(seed, "demo"), population, firms, clock)
 
     used = np.zeros(len(population), dtype=bool)
@@ -251,21 +270,40 @@ def generate(
         license_type = catalog.license_type(source.license_type)
         n = row_count(license_type.code, people=people, companies=companies)
         rng = _rng(seed, source.name)
-        ctx = Context(rng=rng, people=population, companies=firms, regions=regions, now=clock,
-                      forced_people=demo_people, forced_company=demo_company)
+        ctx = Context(
+            rng=rng,
+            people=population,
+            companies=firms,
+            regions=regions,
+            now=clock,
+            forced_people=demo_people,
+            forced_company=demo_company,
+        )
         records = BUILDERS[license_type.code](ctx, n)
         rendered = render(
-            source, license_type, records, rng=rng, people=population, dirty_rate=dirty_rate, now=clock,
-            key_start=0, protected=_protected(records, demo_people, demo_company),
+            source,
+            license_type,
+            records,
+            rng=rng,
+            people=population,
+            dirty_rate=dirty_rate,
+            now=clock,
+            key_start=0,
+            protected=_protected(records, demo_people, demo_company),
             file_output=isinstance(source.connector, FileConnector),
         )
         for index in rendered.persons:
             used[index[index >= 0]] = True
         variants += rendered.id_variants
-        manifests[source.name] = _write(source, license_type, rendered, out_dir=out_dir,
-                                        sql_urls=sql_urls, now=clock)
-        logger.info("generated %s: %d rows, %d quarantinable", source.name, rendered.n,
-                    manifests[source.name].expected_quarantined)
+        manifests[source.name] = _write(
+            source, license_type, rendered, out_dir=out_dir, sql_urls=sql_urls, now=clock
+        )
+        logger.info(
+            "generated %s: %d rows, %d quarantinable",
+            source.name,
+            rendered.n,
+            manifests[source.name].expected_quarantined,
+        )
 
     held = {s.license_type for s in chosen}
     manifest = Manifest(
@@ -309,7 +347,7 @@ def mutate(
     sources: Collection[str] | None = None,
     catalog: Catalog | None = None,
 ) -> Manifest:
-    """Change each SQL source of ``manifest``: ``updates`` clean rows edited, ``inserts`` clean rows added.
+    """Edit ``updates`` clean rows and add ``inserts`` clean rows in each SQL source.
 
     Every changed or new row gets a watermark after the table's newest and not after ``now``; dirty
     rows are left alone, so the manifest's expectations stay true. Returns the updated manifest
@@ -327,21 +365,43 @@ def mutate(
     result = copy.deepcopy(manifest)
     regions = region_table()
     # New people and companies for the new rows (marriages need two people a row).
-    new_people = make_people(_rng(seed, "mutate-people"), max(40, 3 * inserts), regions=regions,
-                             now=clock, exclude=np.array(manifest.resident_ids, dtype="U18"))
-    new_firms = make_companies(_rng(seed, "mutate-companies"), max(1, inserts // 4), people=new_people,
-                               regions=regions, now=clock)
+    new_people = make_people(
+        _rng(seed, "mutate-people"),
+        max(40, 3 * inserts),
+        regions=regions,
+        now=clock,
+        exclude=np.array(manifest.resident_ids, dtype="U18"),
+    )
+    new_firms = make_companies(
+        _rng(seed, "mutate-companies"),
+        max(1, inserts // 4),
+        people=new_people,
+        regions=regions,
+        now=clock,
+    )
     record = Mutation(seed=seed, now=clock.isoformat(), updated={}, inserted={})
     used = np.zeros(len(new_people), dtype=bool)
     for name in names:
         source = catalog.source(name)
         license_type = catalog.license_type(source.license_type)
         rng = _rng(seed, f"mutate:{name}")
-        ctx = Context(rng=rng, people=new_people, companies=new_firms, regions=regions, now=clock,
-                      since=(clock - dt.timedelta(days=30)).date())
+        ctx = Context(
+            rng=rng,
+            people=new_people,
+            companies=new_firms,
+            regions=regions,
+            now=clock,
+            since=(clock - dt.timedelta(days=30)).date(),
+        )
         updated, inserted, persons = _mutate_source(
-            source, license_type, result.sources[name], ctx,
-            out_dir=out_dir, sql_urls=sql_urls, updates=updates, inserts=inserts,
+            source,
+            license_type,
+            result.sources[name],
+            ctx,
+            out_dir=out_dir,
+            sql_urls=sql_urls,
+            updates=updates,
+            inserts=inserts,
         )
         for index in persons:
             used[index[index >= 0]] = True
@@ -351,7 +411,9 @@ def mutate(
         entry.max_watermark = clock.isoformat() if updated or inserted else entry.max_watermark
         record.updated[name] = updated
         record.inserted[name] = inserted
-    result.resident_ids = sorted(set(result.resident_ids) | set(new_people.resident_id[used].tolist()))
+    result.resident_ids = sorted(
+        set(result.resident_ids) | set(new_people.resident_id[used].tolist())
+    )
     result.mutations.append(record)
     result.save(out_dir)
     return result
@@ -383,17 +445,30 @@ def _mutate_source(
                 raise ValueError(f"{source.name}: now must be after the newest watermark {newest}")
             count = int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
             dirty = {d.row_ref for d in entry.dirty_rows}
-            keys = [k for k in conn.execute(sa.select(key).order_by(key)).scalars() if f"pk={k}" not in dirty]
+            keys = [
+                k
+                for k in conn.execute(sa.select(key).order_by(key)).scalars()
+                if f"pk={k}" not in dirty
+            ]
             if updates > len(keys):
                 raise ValueError(f"{source.name}: only {len(keys)} clean rows to update")
             stamps = _stamps(newest, ctx.now, updates + inserts)
-            chosen = [keys[i] for i in np.sort(ctx.rng.choice(len(keys), updates, replace=False)).tolist()]
+            chosen = [
+                keys[i] for i in np.sort(ctx.rng.choice(len(keys), updates, replace=False)).tolist()
+            ]
             _update(conn, source, license_type, table, ctx, chosen, stamps[:updates])
 
             records = BUILDERS[license_type.code](dataclasses.replace(ctx, start=count), inserts)
             rendered = render(
-                source, license_type, records, rng=ctx.rng, people=ctx.people, dirty_rate=0.0,
-                now=ctx.now, key_start=_max_int_key(conn, key), protected=np.zeros(inserts, dtype=bool),
+                source,
+                license_type,
+                records,
+                rng=ctx.rng,
+                people=ctx.people,
+                dirty_rate=0.0,
+                now=ctx.now,
+                key_start=_max_int_key(conn, key),
+                protected=np.zeros(inserts, dtype=bool),
                 file_output=False,
             )
             rendered.data[connector.watermark] = stamps[updates:]
@@ -410,7 +485,9 @@ def _stamps(newest: dt.datetime | None, now: dt.datetime, count: int) -> list[dt
         return []
     start = newest or now - dt.timedelta(days=1)
     seconds = int((now - start).total_seconds())
-    return [start + dt.timedelta(seconds=math.ceil((i + 1) * seconds / count)) for i in range(count)]
+    return [
+        start + dt.timedelta(seconds=math.ceil((i + 1) * seconds / count)) for i in range(count)
+    ]
 
 
 def _max_int_key(conn: sa.Connection, key: sa.Column[Any]) -> int:
@@ -444,13 +521,16 @@ def _update(
             found.update({row[0]: row[1:] for row in conn.execute(query)})
         for position, name in enumerate(reads):
             current[name] = [found[k][position] for k in keys]
-    changes = updater(ctx.rng, current, len(keys), ctx)
+    when = np.array([stamp.date().isoformat() for stamp in stamps], dtype="datetime64[D]")
+    changes = updater(ctx.rng, current, when, ctx)
+    style = date_styles(ctx.rng, source, len(keys))
     params: list[dict[str, Any]] = [
         {"_key": k, connector.watermark: stamp} for k, stamp in zip(keys, stamps, strict=True)
     ]
     for name, values in changes.items():
-        for row, value in zip(params, department_values(source, license_type, name, values, ctx.rng), strict=True):
+        for row, value in zip(
+            params, department_values(source, license_type, name, values, style), strict=True
+        ):
             row[column_of[name]] = value
     statement = table.update().where(key == sa.bindparam("_key"))
     conn.execute(statement, params)
-

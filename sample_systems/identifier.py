@@ -32,7 +32,7 @@ _FULLWIDTH: Final = str.maketrans({c: chr(ord(c) + 0xFEE0) for c in "0123456789X
 
 
 def _digits(numbers: I64, width: int) -> I64:
-    """A (n, width) matrix of the decimal digits of non-negative ``numbers``, most significant first."""
+    """The (n, width) matrix of decimal digits of ``numbers``, most significant first."""
     # Through the zero-padded text (UCS-4 code points): much faster than integer division.
     text = np.strings.zfill(numbers.astype(f"U{width}"), width)
     matrix: I64 = text.view(np.uint32).reshape(numbers.size, width).astype(np.int64) - ord("0")
@@ -72,7 +72,7 @@ def legacy_form(canonical: str) -> str:
 
 
 def fullwidth_form(value: str) -> str:
-    """The value with its digits (and X) as full-width characters, as some input methods type them."""
+    """The value with its digits (and X) full-width, as some input methods type them."""
     return value.translate(_FULLWIDTH)
 
 
@@ -103,6 +103,8 @@ def credit_codes(prefix: str, region: I64, org_body: I64) -> Strs:
     values[:, 8:16] = _digits(org_body, 8)
     values[:, 16] = np.where(org_check == 10, USCC_ALPHABET.index("X"), org_check)
     check = (31 - (values @ _USCC_WEIGHTS) % 31) % 31
-    first17 = np.strings.add(np.strings.add(prefix, region.astype("U6")), organisation_codes(org_body))
+    first17 = np.strings.add(
+        np.strings.add(prefix, region.astype("U6")), organisation_codes(org_body)
+    )
     codes: Strs = np.strings.add(first17, _USCC_CHARS[check])
     return codes

@@ -76,7 +76,7 @@ class DemoCompany:
 
 @dataclass
 class DemoHolders:
-    """Holders to demo service items with: talent_household_registration, enterprise_change_registration."""
+    """Holders to demo talent_household_registration and enterprise_change_registration with."""
 
     people: list[DemoPerson] = field(default_factory=list)
     company: DemoCompany | None = None
@@ -151,7 +151,7 @@ class Manifest:
 
 
 def _plain(value: Any) -> Any:
-    """Dataclasses as dicts; unlike ``dataclasses.asdict`` it does not deep-copy million-item lists."""
+    """Dataclasses as dicts; unlike ``dataclasses.asdict``, no deep copy of million-item lists."""
     if is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):

@@ -27,29 +27,71 @@ BIRTH_FIRST: Final = dt.date(1950, 1, 1)
 BIRTH_LAST: Final = dt.date(2004, 12, 31)
 
 # Common surnames, most frequent in Guangdong first; drawn with weights falling by rank.
-_SURNAMES: Final = np.array(list(
-    "陈李黄张梁林刘吴罗杨郑谢何许曾邓冯朱钟彭苏蔡卢叶潘王赖邱周胡陆肖郭徐余江廖莫谭"
-    "温方孙姚高邹袁赵汤欧庄洪麦詹丘甘柯侯龙关马古严区宋杜石范沈"
-))
+_SURNAMES: Final = np.array(
+    list(
+        "陈李黄张梁林刘吴罗杨郑谢何许曾邓冯朱钟彭苏蔡卢叶潘王赖邱周胡陆肖郭徐余江廖莫谭"
+        "温方孙姚高邹袁赵汤欧庄洪麦詹丘甘柯侯龙关马古严区宋杜石范沈"
+    )
+)
 _SURNAME_WEIGHTS: Final = 1.0 / np.arange(1, _SURNAMES.size + 1) ** 0.9
-_MALE_GIVEN: Final = np.array(list("伟强磊军勇杰涛明超华建国志文斌鹏辉俊浩宇峰海波龙成东洋鑫锋坚荣健"))
-_FEMALE_GIVEN: Final = np.array(list("芳娜敏静丽秀英燕霞玲婷雪慧琳颖欣怡佳梅莉红洁晶璐倩萍兰凤妍月"))
+_MALE_GIVEN: Final = np.array(
+    list("伟强磊军勇杰涛明超华建国志文斌鹏辉俊浩宇峰海波龙成东洋鑫锋坚荣健")
+)
+_FEMALE_GIVEN: Final = np.array(
+    list("芳娜敏静丽秀英燕霞玲婷雪慧琳颖欣怡佳梅莉红洁晶璐倩萍兰凤妍月")
+)
 _ANY_GIVEN: Final = np.array(list("嘉子文思雨家晓永宏海天安乐春秋少振德丹嘉锦咏"))
 
 _TRADE: Final = np.array(list("恒通华达鑫源泰盛宏兴信利丰德安康永祥瑞嘉凯豪创博联远新金粤南海天"))
-_INDUSTRY: Final = np.array([
-    "科技", "贸易", "实业", "电子", "建筑工程", "餐饮管理", "物流", "投资", "服装", "食品",
-    "家具", "医药", "文化传播", "网络科技", "五金制品", "印刷", "陶瓷", "物业管理",
-])
+_INDUSTRY: Final = np.array(
+    [
+        "科技",
+        "贸易",
+        "实业",
+        "电子",
+        "建筑工程",
+        "餐饮管理",
+        "物流",
+        "投资",
+        "服装",
+        "食品",
+        "家具",
+        "医药",
+        "文化传播",
+        "网络科技",
+        "五金制品",
+        "印刷",
+        "陶瓷",
+        "物业管理",
+    ]
+)
 # catalog company_type code -> name suffix
 COMPANY_TYPES: Final = ("llc", "jsc", "sole", "partnership")
 _COMPANY_TYPE_WEIGHTS: Final = np.array([0.78, 0.05, 0.1, 0.07])
 _COMPANY_SUFFIX: Final = np.array(["有限公司", "股份有限公司", "经营部", "合伙企业（有限合伙）"])
 
-_STREETS: Final = np.array([
-    "中山路", "人民路", "解放路", "建设路", "新华路", "环城路", "东风路", "滨江路", "工业大道",
-    "科技园路", "沿江路", "文明路", "体育路", "花园路", "金融街", "迎宾大道", "府前路", "朝阳路",
-])
+_STREETS: Final = np.array(
+    [
+        "中山路",
+        "人民路",
+        "解放路",
+        "建设路",
+        "新华路",
+        "环城路",
+        "东风路",
+        "滨江路",
+        "工业大道",
+        "科技园路",
+        "沿江路",
+        "文明路",
+        "体育路",
+        "花园路",
+        "金融街",
+        "迎宾大道",
+        "府前路",
+        "朝阳路",
+    ]
+)
 
 
 def _day(value: dt.date | dt.datetime) -> np.datetime64:
@@ -112,7 +154,9 @@ def make_people(
     span = int((last - _day(BIRTH_FIRST)).astype(np.int64)) + 1
     if span <= 0:
         raise ValueError("now is too early for a population born from 1950")
-    taken = np.zeros(0, dtype=np.int64) if exclude is None else exclude.astype("U17").astype(np.int64)
+    taken = (
+        np.zeros(0, dtype=np.int64) if exclude is None else exclude.astype("U17").astype(np.int64)
+    )
     bodies = np.zeros(0, dtype=np.int64)
     regions_of = np.zeros(0, dtype=np.int64)
     births = np.zeros(0, dtype="datetime64[D]")
@@ -193,21 +237,26 @@ def make_companies(
     kind = rng.choice(len(COMPANY_TYPES), size=n, p=_COMPANY_TYPE_WEIGHTS)
     trade = np.strings.add(_pick(rng, _TRADE, n), _pick(rng, _TRADE, n))
     city = np.strings.replace(regions.city[region], "市", "")
-    name = np.strings.add(np.strings.add(np.strings.add(city, trade), _pick(rng, _INDUSTRY, n)),
-                          _COMPANY_SUFFIX[kind])
+    name = np.strings.add(
+        np.strings.add(np.strings.add(city, trade), _pick(rng, _INDUSTRY, n)), _COMPANY_SUFFIX[kind]
+    )
     # Established once the representative is 22 and not before 1990, at the latest yesterday.
-    earliest = np.maximum(people.birth[rep] + np.timedelta64(22 * 366, "D"), np.datetime64("1990-01-01"))
+    earliest = np.maximum(
+        people.birth[rep] + np.timedelta64(22 * 366, "D"), np.datetime64("1990-01-01")
+    )
     latest = today - np.timedelta64(1, "D")
     span = np.maximum((latest - earliest).astype(np.int64), 0) + 1
     established = earliest + np.floor(rng.random(n) * span).astype("timedelta64[D]")
     years = np.array([10, 20, 30, 50])[rng.integers(0, 4, n)] * 365
     until = established + years.astype("timedelta64[D]")
-    # A term that has run out was extended (变更登记) in 20-year steps: licenses on file are current.
+    # A term that ran out was extended (变更登记) in 20-year steps: licenses on file are current.
     overdue = np.maximum((today - until).astype(np.int64), 0)
     until = until + (np.ceil(overdue / (20 * 365)) * 20 * 365).astype("timedelta64[D]")
     until = np.where(rng.random(n) < 0.4, np.datetime64("NaT"), until)  # 长期: no end date
     capital = np.round(np.exp(rng.normal(5.0, 1.6, n)), 0).clip(3, 500_000)
-    address = np.strings.add(np.strings.add("广东省", regions.place(region)), street_addresses(rng, n))
+    address = np.strings.add(
+        np.strings.add("广东省", regions.place(region)), street_addresses(rng, n)
+    )
     return Companies(
         credit_code=codes,
         name=name,

@@ -150,21 +150,42 @@ def marriage_certificate(ctx: Context, n: int) -> Records:
     )
     records, registered = _sorted(records, registered)
     code = records.values.pop("office_code")
-    records.values["certificate_no"] = _cat("J", code, "-", _year(registered), "-", _serial(ctx, n, 7))
+    records.values["certificate_no"] = _cat(
+        "J", code, "-", _year(registered), "-", _serial(ctx, n, 7)
+    )
     return records
 
 
 # --- degree certificates (edu) -------------------------------------------------------------------
 INSTITUTIONS: Final = (
-    ("10558", "中山大学"), ("10561", "华南理工大学"), ("10559", "暨南大学"),
-    ("10574", "华南师范大学"), ("10564", "华南农业大学"), ("10570", "广州医科大学"),
-    ("10572", "广州中医药大学"), ("11078", "广州大学"), ("10590", "深圳大学"),
-    ("10560", "汕头大学"), ("11845", "广东工业大学"), ("11846", "广东外语外贸大学"),
-    ("10592", "广东财经大学"), ("10566", "广东海洋大学"),
+    ("10558", "中山大学"),
+    ("10561", "华南理工大学"),
+    ("10559", "暨南大学"),
+    ("10574", "华南师范大学"),
+    ("10564", "华南农业大学"),
+    ("10570", "广州医科大学"),
+    ("10572", "广州中医药大学"),
+    ("11078", "广州大学"),
+    ("10590", "深圳大学"),
+    ("10560", "汕头大学"),
+    ("11845", "广东工业大学"),
+    ("11846", "广东外语外贸大学"),
+    ("10592", "广东财经大学"),
+    ("10566", "广东海洋大学"),
 )
 DISCIPLINES: Final = (
-    "哲学", "经济学", "法学", "教育学", "文学", "历史学", "理学", "工学", "农学", "医学",
-    "管理学", "艺术学",
+    "哲学",
+    "经济学",
+    "法学",
+    "教育学",
+    "文学",
+    "历史学",
+    "理学",
+    "工学",
+    "农学",
+    "医学",
+    "管理学",
+    "艺术学",
 )
 # catalog degree code, level digit in the certificate number, typical age at award
 _DEGREES: Final = (("bachelor", "4", 22), ("master", "3", 25), ("doctor", "2", 28))
@@ -202,7 +223,9 @@ def degree_certificate(ctx: Context, n: int) -> Records:
     inst = records.values.pop("institution_code")
     lvl = records.values.pop("level_digit")
     prefix = _cat(inst, lvl, _year(award))
-    records.values["certificate_no"] = _cat(prefix, np.strings.zfill(_rank_within(prefix).astype("U6"), 6))
+    records.values["certificate_no"] = _cat(
+        prefix, np.strings.zfill(_rank_within(prefix).astype("U6"), 6)
+    )
     return records
 
 
@@ -228,9 +251,13 @@ def social_insurance_certificate(ctx: Context, n: int) -> Records:
     rng, people, today = ctx.rng, ctx.people, ctx.today
     eligible = np.flatnonzero(people.birth <= today - _years(19))
     insured = _sample(rng, eligible, n, ctx.forced_people, "insured people")
-    issued = np.maximum(today - rng.integers(1, 181, n).astype("timedelta64[D]"), ctx.floor("2000-01-01"))
-    issued = np.minimum(issued, today - _DAY)
-    started = people.birth[insured] + _years(18) + rng.integers(0, 10 * 365, n).astype("timedelta64[D]")
+    if ctx.since is None:
+        issued = today - rng.integers(1, 181, n).astype("timedelta64[D]")
+    else:
+        issued = _between(rng, np.full(n, ctx.floor("2000-01-01")), today - _DAY)
+    started = (
+        people.birth[insured] + _years(18) + rng.integers(0, 10 * 365, n).astype("timedelta64[D]")
+    )
     started = np.clip(started, np.datetime64("1995-01-01"), issued - 30 * _DAY)
     months = (issued - started).astype(np.int64) // 30 - rng.integers(0, 25, n)
     records = Records(
@@ -262,9 +289,12 @@ def real_estate_title(ctx: Context, n: int) -> Records:
     if ctx.forced_company is not None:
         by_company = max(by_company, 1)
     adults = np.flatnonzero(people.birth <= today - _years(20))
-    owner = np.concatenate((_sample(rng, adults, n - by_company, ctx.forced_people, "owners"),
-                            _none(by_company)))
-    company = np.concatenate((_none(n - by_company), rng.integers(0, max(len(companies), 1), by_company)))
+    owner = np.concatenate(
+        (_sample(rng, adults, n - by_company, ctx.forced_people, "owners"), _none(by_company))
+    )
+    company = np.concatenate(
+        (_none(n - by_company), rng.integers(0, max(len(companies), 1), by_company))
+    )
     if ctx.forced_company is not None:
         company[n - by_company] = ctx.forced_company
     order = rng.permutation(n)
@@ -277,14 +307,21 @@ def real_estate_title(ctx: Context, n: int) -> Records:
     )
     area = np.where(usage == 0, rng.lognormal(4.45, 0.35, n), rng.lognormal(5.3, 0.8, n))
     place = ctx.regions.draw(rng, np.full(n, ctx.now.year, dtype=np.int64))
-    building = _cat(rng.integers(1, 40, n).astype("U2"), "栋", rng.integers(101, 3300, n).astype("U4"), "房")
+    building = _cat(
+        rng.integers(1, 40, n).astype("U2"), "栋", rng.integers(101, 3300, n).astype("U4"), "房"
+    )
     company_at = np.maximum(company, 0)
     records = Records(
         values={
             "owner_kind": np.where(is_person, "natural_person", "legal_person"),
-            "owner_id": np.where(is_person, "", companies.credit_code[company_at] if len(companies) else ""),
-            "owner_name": np.where(is_person, people.name[np.maximum(owner, 0)],
-                                   companies.name[company_at] if len(companies) else ""),
+            "owner_id": np.where(
+                is_person, "", companies.credit_code[company_at] if len(companies) else ""
+            ),
+            "owner_name": np.where(
+                is_person,
+                people.name[np.maximum(owner, 0)],
+                companies.name[company_at] if len(companies) else "",
+            ),
             "location": _cat(ctx.regions.place(place), street_addresses(rng, n), building),
             "area_m2": np.round(np.clip(area, 15, 20_000), 2),
             "usage": _USAGES[usage],
@@ -296,7 +333,9 @@ def real_estate_title(ctx: Context, n: int) -> Records:
     )
     records, issued = _sorted(records, records.values["issue_date"])
     city = records.values.pop("city")
-    records.values["certificate_no"] = _cat("粤（", _year(issued), "）", city, "不动产权第", _serial(ctx, n, 7), "号")
+    records.values["certificate_no"] = _cat(
+        "粤（", _year(issued), "）", city, "不动产权第", _serial(ctx, n, 7), "号"
+    )
     return records
 
 
@@ -334,32 +373,38 @@ BUILDERS: Final[dict[str, Builder]] = {
 
 
 # --- updates (for mutate) ------------------------------------------------------------------------
-# Each takes the current values of the fields it reads and returns new values of the fields it
-# changes, in catalog terms; a changed row must stay clean (same holders, dates still in order).
+# Each takes the current values of the fields it reads and the date each row is changed on, and
+# returns new values of the fields it changes, in catalog terms; a changed row must stay clean
+# (same holders, dates still in order).
 Current = dict[str, list[object]]
-Updater = Callable[[np.random.Generator, Current, int, Context], dict[str, AnyArray]]
+Updater = Callable[[np.random.Generator, Current, Dates, Context], dict[str, AnyArray]]
 
 
-def _update_marriage(rng: np.random.Generator, current: Current, n: int, ctx: Context) -> dict[str, AnyArray]:
+def _update_marriage(
+    rng: np.random.Generator, current: Current, when: Dates, ctx: Context
+) -> dict[str, AnyArray]:
     # A corrected office name (e.g. after a district merger), the most common edit in the registry.
-    place = ctx.regions.draw(rng, np.full(n, ctx.now.year, dtype=np.int64))
+    place = ctx.regions.draw(rng, np.full(when.size, ctx.now.year, dtype=np.int64))
     return {"registration_office": _cat(ctx.regions.place(place), "民政局婚姻登记处")}
 
 
-def _update_title(rng: np.random.Generator, current: Current, n: int, ctx: Context) -> dict[str, AnyArray]:
+def _update_title(
+    rng: np.random.Generator, current: Current, when: Dates, ctx: Context
+) -> dict[str, AnyArray]:
     # A re-survey changes the recorded floor area by a few percent.
     area = np.array([float(str(a)) for a in current["area_m2"]], dtype=np.float64)
-    return {"area_m2": np.round(area * rng.uniform(0.95, 1.05, n), 2)}
+    return {"area_m2": np.round(area * rng.uniform(0.95, 1.05, when.size), 2)}
 
 
-def _update_insurance(rng: np.random.Generator, current: Current, n: int, ctx: Context) -> dict[str, AnyArray]:
-    # The certificate is re-issued today with the months paid since added.
+def _update_insurance(
+    rng: np.random.Generator, current: Current, when: Dates, ctx: Context
+) -> dict[str, AnyArray]:
+    # The certificate is re-issued on the day of the change with the months paid since added.
     paid = np.array([int(str(m)) for m in current["months_paid"]], dtype=np.int64)
-    today = np.full(n, ctx.today)
     return {
-        "months_paid": np.clip(paid + rng.integers(1, 13, n), 0, 1200),
-        "issue_date": today,
-        "valid_until": today + 365 * _DAY,
+        "months_paid": np.clip(paid + rng.integers(1, 13, when.size), 0, 1200),
+        "issue_date": when,
+        "valid_until": when + 365 * _DAY,
     }
 
 

@@ -1,12 +1,13 @@
 """Guangdong division codes for synthetic resident ID numbers and addresses.
 
 Every code here is current: the 124 county-level codes of the National Bureau of Statistics 2023
-list (统计用区划代码) plus the nine prefecture codes 440100-440900, which python-stdnum's dated table
-(stdnum/cn/loc.dat) lists without dates. ``first_year`` is the year loc.dat gives the code's current
-name from (0 for undated). No current county-level code is dated before 1983 in loc.dat, so a
-person is given a code whose first year is not after their birth year: people born before 1983 get
-one of the undated prefecture codes. Such numbers pass even a checker that applies the dated table
-by birth year (raw ``stdnum.cn.ric.validate``), and OneHub's own policy, which ignores first years.
+list (统计用区划代码) plus the nine prefecture codes 440100-440900, which python-stdnum's dated
+table (stdnum/cn/loc.dat) lists without dates. ``first_year`` is the year loc.dat gives the
+code's current name from (0 for undated). No current county-level code is dated before 1983 in
+loc.dat, so a person is given a code whose first year is not after their birth year: people born
+before 1983 get one of the undated prefecture codes. Such numbers pass even a checker that
+applies the dated table by birth year (raw ``stdnum.cn.ric.validate``), and OneHub's own policy
+(catalog_schemas.holder), which ignores first years.
 
 Embedded rather than read from the installed python-stdnum so that a newer loc.dat cannot change
 generated data (the generator promises byte-identical output for a seed).
@@ -20,7 +21,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-# (code, prefecture city, county (empty for a prefecture code or a city without counties), first year)
+# (code, prefecture city, county (empty for a prefecture code or a city without counties),
+#  first year)
 REGIONS: Final[tuple[tuple[str, str, str, int], ...]] = (
     ("440100", "广州市", "", 0),
     ("440200", "韶关市", "", 0),
@@ -167,12 +169,16 @@ class RegionTable:
     county: npt.NDArray[np.str_]
     first_year: npt.NDArray[np.int64]
 
-    def draw(self, rng: np.random.Generator, birth_year: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    def draw(
+        self, rng: np.random.Generator, birth_year: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
         """An index into the table per person, among the codes in use in their birth year."""
         usable = np.searchsorted(self.first_year, birth_year, side="right")
         if np.any(usable == 0):
             raise ValueError("a birth year precedes every embedded division code")
-        index: npt.NDArray[np.int64] = np.floor(rng.random(birth_year.size) * usable).astype(np.int64)
+        index: npt.NDArray[np.int64] = np.floor(rng.random(birth_year.size) * usable).astype(
+            np.int64
+        )
         return index
 
     def place(self, index: npt.NDArray[np.int64]) -> npt.NDArray[np.str_]:

@@ -38,10 +38,19 @@ DATE_STYLES: Final[dict[str, tuple[tuple[DateStyle, float], ...]]] = {
 }
 DEFAULT_DATE_STYLE: Final[tuple[tuple[DateStyle, float], ...]] = (("iso", 1.0),)
 DATE_EXAMPLES: Final[dict[DateStyle, str]] = {
-    "compact": "20160323", "iso": "2016-03-23", "slash": "2016/3/23", "cjk": "2016年3月23日",
+    "compact": "20160323",
+    "iso": "2016-03-23",
+    "slash": "2016/3/23",
+    "cjk": "2016年3月23日",
 }
 
-_STRING_LENGTH: Final = {"date": 20, "code": 16, "resident_id": 32, "credit_code": 32, "holder_id": 32}
+_STRING_LENGTH: Final = {
+    "date": 20,
+    "code": 16,
+    "resident_id": 32,
+    "credit_code": 32,
+    "holder_id": 32,
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Column:
 
 
 def columns_of(source: Source, license_type: LicenseType) -> list[Column]:
-    """Key first (when it is not a mapped field), then mapped fields in mapping order, watermark last."""
+    """Key first (unless it is a mapped field), then the mapped fields in order, watermark last."""
     connector = source.connector
     mapped = [(f, c.column) for f, c in source.mapping.items() if c.column is not None]
     names = [column for _, column in mapped]
@@ -86,17 +95,27 @@ def sql_table(source: Source, license_type: LicenseType, metadata: sa.MetaData) 
     for column in columns_of(source, license_type):
         is_key = column.name == connector.primary_key
         if column.field is None:
-            kind: sa.types.TypeEngine[Any] = sa.BigInteger() if column.role == "key" else sa.DateTime()
+            kind: sa.types.TypeEngine[Any] = (
+                sa.BigInteger() if column.role == "key" else sa.DateTime()
+            )
         else:
             kind = _sql_type(license_type, column.field)
         columns.append(
-            sa.Column(column.name, kind, primary_key=is_key, autoincrement=False,
-                      nullable=not (is_key or column.role == "watermark"))
+            sa.Column(
+                column.name,
+                kind,
+                primary_key=is_key,
+                autoincrement=False,
+                nullable=not (is_key or column.role == "watermark"),
+            )
         )
     table = sa.Table(connector.table, metadata, *columns)
     # Attached to the table: created with it, or after a bulk load (see export.write_table).
-    sa.Index(f"ix_{connector.table}_{connector.watermark}", table.c[connector.watermark],
-             table.c[connector.primary_key])
+    sa.Index(
+        f"ix_{connector.table}_{connector.watermark}",
+        table.c[connector.watermark],
+        table.c[connector.primary_key],
+    )
     return table
 
 
@@ -179,13 +198,19 @@ def _join(*parts: npt.NDArray[np.str_] | str) -> npt.NDArray[np.str_]:
     return joined
 
 
-def watermarks(rng: np.random.Generator, event: Dates, now: dt.datetime, span_days: int = 365) -> Dates:
+def watermarks(
+    rng: np.random.Generator, event: Dates, now: dt.datetime, span_days: int = 365
+) -> Dates:
     """Non-decreasing DATETIMEs over the last ``span_days``, never before the row's own event."""
     n = event.size
     end = np.datetime64(now.replace(microsecond=0).isoformat(), "s")
     span = span_days * 86_400
-    stamps = end - np.timedelta64(span, "s") + np.sort(rng.integers(0, span, n)).astype("timedelta64[s]")
-    written = event.astype("datetime64[s]") + rng.integers(8 * 3600, 18 * 3600, n).astype("timedelta64[s]")
+    stamps = (
+        end - np.timedelta64(span, "s") + np.sort(rng.integers(0, span, n)).astype("timedelta64[s]")
+    )
+    written = event.astype("datetime64[s]") + rng.integers(8 * 3600, 18 * 3600, n).astype(
+        "timedelta64[s]"
+    )
     # Sorted, so keyset order (watermark, key) is row order. Rows are in event order, so the
     # i-th smallest value is still no earlier than row i's own event. Equal stamps can occur.
     ordered: Dates = np.minimum(np.sort(np.maximum(stamps, written)), end)
@@ -295,7 +320,9 @@ def _field_values(
     return _codes(source, name, text[name].tolist())
 
 
-def _numbers(license_type: LicenseType, name: str, values: npt.NDArray[Any], file_output: bool) -> list[Any]:
+def _numbers(
+    license_type: LicenseType, name: str, values: npt.NDArray[Any], file_output: bool
+) -> list[Any]:
     if license_type.field(name).type == "decimal" and file_output:
         return [f"{v:.2f}" for v in values.tolist()]
     return list(values.tolist())
@@ -312,13 +339,15 @@ def _codes(source: Source, name: str, values: list[Any]) -> list[Any]:
 
 
 def department_values(
-    source: Source, license_type: LicenseType, name: str, values: npt.NDArray[Any], rng: np.random.Generator
+    source: Source, license_type: LicenseType, name: str, values: npt.NDArray[Any], style: I64
 ) -> list[Any]:
-    """New values of one field (catalog terms) in the department's form, for a SQL update."""
+    """New values of one field (catalog terms) in the department's form, for a SQL update.
+
+    ``style`` is the date format per row (see :func:`date_styles`): one per row for all its dates.
+    """
     spec = license_type.field(name)
     if spec.type == "date":
-        dates = values.astype("datetime64[D]")
-        formatted: list[Any] = format_dates(source, dates, date_styles(rng, source, dates.size)).tolist()
+        formatted: list[Any] = format_dates(source, values.astype("datetime64[D]"), style).tolist()
         return formatted
     if spec.type in ("integer", "decimal"):
         return _numbers(license_type, name, values, file_output=False)

@@ -259,3 +259,27 @@ def test_audit_chain_records_the_lookups(deployment: Deployment, api: str) -> No
     with deployment.hub.sessions() as session:
         assert verify_chain(session=session) is None
         assert (session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) or 0) >= 1
+
+
+def test_onehub_verify_accepts_what_the_lookup_returned(deployment: Deployment, api: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from onehub.cli import app
+
+    key = _consumer_key(deployment.hub, "dhurd")
+    person = deployment.manifest.demo_holders.people[0]
+    response = _lookup(api, key, person.resident_id, service_item="housing_provident_withdrawal")
+    assert response.status_code == 200
+    assert response.json()["licenses"], "the demo holder has licenses a housing counter may see"
+    lookup_file = tmp_path / "lookup.json"
+    lookup_file.write_text(response.text, encoding="utf-8")
+    runner = CliRunner()
+    # Against the local hub (keys and live status from its database)...
+    result = runner.invoke(app, ["verify", str(lookup_file)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("valid") >= len(response.json()["licenses"])
+    # ...and offline against the published DID document alone.
+    did_file = tmp_path / "did.json"
+    did_file.write_text(httpx.get(f"{api}/.well-known/did.json", timeout=10).text, encoding="utf-8")
+    result = runner.invoke(app, ["verify", str(lookup_file), "--keys", str(did_file)])
+    assert result.exit_code == 0, result.output

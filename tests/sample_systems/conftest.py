@@ -59,7 +59,9 @@ def source_url(out_dir: Path, source: Source, sql_urls: dict[str, str] | None = 
     return f"sqlite:///{out_dir / f'{connection}.db'}"
 
 
-def read_rows(out_dir: Path, manifest: Manifest, name: str, sql_urls: dict[str, str] | None = None) -> list[Row]:
+def read_rows(
+    out_dir: Path, manifest: Manifest, name: str, sql_urls: dict[str, str] | None = None
+) -> list[Row]:
     """Every row of a generated source, in keyset order for SQL and file order for CSV."""
     source = shipped_catalog().source(name)
     connector = source.connector
@@ -67,7 +69,9 @@ def read_rows(out_dir: Path, manifest: Manifest, name: str, sql_urls: dict[str, 
         engine = sa.create_engine(source_url(out_dir, source, sql_urls))
         try:
             table = sa.Table(connector.table, sa.MetaData(), autoload_with=engine)
-            query = sa.select(table).order_by(table.c[connector.watermark], table.c[connector.primary_key])
+            query = sa.select(table).order_by(
+                table.c[connector.watermark], table.c[connector.primary_key]
+            )
             with engine.connect() as conn:
                 rows = [dict(r) for r in conn.execute(query).mappings()]
         finally:
@@ -103,7 +107,7 @@ _FULLWIDTH = re.compile("[\uff10-\uff19\uff38]")
 
 
 def person_id_columns(source: Source) -> list[tuple[str, str | None, str | None]]:
-    """(ID column, kind column, department code meaning natural person) per natural-person holder."""
+    """(ID column, kind column, department code for natural person) per natural-person holder."""
     license_type = shipped_catalog().license_type(source.license_type)
     out: list[tuple[str, str | None, str | None]] = []
     for holder in license_type.holders:
@@ -114,7 +118,9 @@ def person_id_columns(source: Source) -> list[tuple[str, str | None, str | None]
             continue
         codes = source.mapping[holder.kind_field].codes or {}
         person_code = next(own for own, catalog in codes.items() if catalog == "natural_person")
-        out.append((column(source, holder.id_field), column(source, holder.kind_field), person_code))
+        out.append(
+            (column(source, holder.id_field), column(source, holder.kind_field), person_code)
+        )
     return out
 
 
@@ -155,7 +161,7 @@ def observe(name: str, rows: list[Row]) -> dict[str, list[str]]:
 
 
 class Reader:
-    """The helpers above, handed to tests as the ``reader`` fixture (tests do not import conftest)."""
+    """The helpers above, handed to tests as the ``reader`` fixture (no importing conftest)."""
 
     now = DEFAULT_NOW
     parse_date = staticmethod(parse_date)
