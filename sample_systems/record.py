@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -98,9 +98,10 @@ def _between(rng: np.random.Generator, low: Dates, high: np.datetime64) -> Dates
     return np.minimum(days, high)
 
 
-def _sorted(records: Records, event: Dates) -> tuple[Records, Dates]:
+def _sorted(records: Records, event: AnyArray) -> tuple[Records, Dates]:
     order = np.argsort(event, kind="stable")
-    return records.take(order), event[order]
+    ordered: Dates = event[order].astype("datetime64[D]")
+    return records.take(order), ordered
 
 
 def _serial(ctx: Context, n: int, width: int) -> Strs:
@@ -113,10 +114,11 @@ def _year(dates: Dates) -> Strs:
     return years
 
 
-def _cat(*parts: Strs | str) -> Strs:
-    out = np.asarray(parts[0])
+def _cat(*parts: AnyArray | str) -> Strs:
+    out: Any = np.asarray(parts[0])
     for part in parts[1:]:
-        out = np.strings.add(out, part)
+        piece: Any = part
+        out = np.strings.add(out, piece)
     joined: Strs = out
     return joined
 

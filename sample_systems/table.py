@@ -37,12 +37,6 @@ DATE_STYLES: Final[dict[str, tuple[tuple[DateStyle, float], ...]]] = {
     "edu_degree": (("iso", 0.5), ("compact", 0.3), ("cjk", 0.2)),
 }
 DEFAULT_DATE_STYLE: Final[tuple[tuple[DateStyle, float], ...]] = (("iso", 1.0),)
-DATE_EXAMPLES: Final[dict[DateStyle, str]] = {
-    "compact": "20160323",
-    "iso": "2016-03-23",
-    "slash": "2016/3/23",
-    "cjk": "2016年3月23日",
-}
 
 _STRING_LENGTH: Final = {
     "date": 20,
@@ -76,14 +70,6 @@ def columns_of(source: Source, license_type: LicenseType) -> list[Column]:
     if len({c.name for c in columns}) != len(columns):
         raise ValueError(f"{source.name}: two fields map to the same column")
     return columns
-
-
-def key_field(source: Source) -> str | None:
-    """The catalog field stored in the primary key column, if the key is a mapped field."""
-    for name, conversion in source.mapping.items():
-        if conversion.column == source.connector.primary_key:
-            return name
-    return None
 
 
 def sql_table(source: Source, license_type: LicenseType, metadata: sa.MetaData) -> sa.Table:
