@@ -141,10 +141,15 @@ def load_catalog(directory: Path | None = None) -> Catalog:
             lt_entry = types.get(material.license_type)
             if lt_entry is None:
                 raise CatalogError(
-                    f"{path}: materials.{i}.license_type: unknown license type {material.license_type!r}"
+                    f"{path}: materials.{i}.license_type: "
+                    f"unknown license type {material.license_type!r}"
                 )
-            if material.holder_role and material.holder_role not in {h.role for h in lt_entry[0].holders}:
-                raise CatalogError(f"{path}: materials.{i}.holder_role: unknown role {material.holder_role!r}")
+            if material.holder_role and material.holder_role not in {
+                h.role for h in lt_entry[0].holders
+            }:
+                raise CatalogError(
+                    f"{path}: materials.{i}.holder_role: unknown role {material.holder_role!r}"
+                )
 
     return Catalog(
         directory=directory,
@@ -172,14 +177,18 @@ def _check_source(
             )
     for spec in lt.fields:
         if spec.required and spec.name not in src.mapping:
-            raise CatalogError(f"{path}: mapping: required field {spec.name!r} of {lt.code} is not mapped")
+            raise CatalogError(
+                f"{path}: mapping: required field {spec.name!r} of {lt.code} is not mapped"
+            )
     for target, conv in src.mapping.items():
         if conv.codes is not None:
             spec = lt.field(target)
             allowed = set(spec.codes or {})
             bad = sorted(set(conv.codes.values()) - allowed) if allowed else []
             if bad:
-                raise CatalogError(f"{path}: mapping.{target}.codes: {bad} are not codes of {lt.code}.{target}")
+                raise CatalogError(
+                    f"{path}: mapping.{target}.codes: {bad} are not codes of {lt.code}.{target}"
+                )
 
 
 @functools.cache

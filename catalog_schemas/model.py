@@ -14,7 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 HolderKind = Literal["natural_person", "legal_person"]
 SharingClass = Literal["unconditional", "conditional", "not_shared"]
-FieldType = Literal["string", "date", "integer", "decimal", "code", "resident_id", "credit_code", "holder_id"]
+FieldType = Literal[
+    "string", "date", "integer", "decimal", "code", "resident_id", "credit_code", "holder_id"
+]
 
 _CODE = r"^[a-z][a-z0-9_]*$"
 Code = Annotated[str, Field(pattern=_CODE, max_length=64)]
@@ -107,12 +109,16 @@ class LicenseType(_Strict):
     name_zh: str
     name_en: str
     issuer: Code = Field(description="issuing department code")
-    type_seq: str = Field(pattern=r"^\d{3}$", description="3-digit sequence of the type under its definer")
+    type_seq: str = Field(
+        pattern=r"^\d{3}$", description="3-digit sequence of the type under its definer"
+    )
     holders: tuple[HolderSpec, ...] = Field(min_length=1)
     license_no_field: Code
     valid_from_field: Code | None = None
     valid_until_field: Code | None = None
-    date_order: tuple[tuple[Code, Code], ...] = Field(default=(), description="pairs (earlier, later)")
+    date_order: tuple[tuple[Code, Code], ...] = Field(
+        default=(), description="pairs (earlier, later)"
+    )
     fields: tuple[FieldSpec, ...] = Field(min_length=1)
     sharing: Sharing
 
@@ -126,7 +132,9 @@ class LicenseType(_Strict):
     @property
     def id_fields(self) -> tuple[str, ...]:
         """Fields that hold an ID number (personal data: never stored in plaintext)."""
-        return tuple(f.name for f in self.fields if f.type in ("resident_id", "credit_code", "holder_id"))
+        return tuple(
+            f.name for f in self.fields if f.type in ("resident_id", "credit_code", "holder_id")
+        )
 
     @model_validator(mode="after")
     def _references_exist(self) -> LicenseType:
@@ -158,7 +166,8 @@ class LicenseType(_Strict):
             expected = expected_by_kinds.get(tuple(holder.kinds), "holder_id")
             if id_type != expected:
                 raise ValueError(
-                    f"holder {holder.role!r}: id_field {holder.id_field!r} must have type {expected}"
+                    f"holder {holder.role!r}: id_field {holder.id_field!r} "
+                    f"must have type {expected}"
                 )
         return self
 
@@ -169,7 +178,9 @@ class Conversion(_Strict):
     column: str | None = Field(default=None, description="source column")
     const: str | None = Field(default=None, description="a constant value instead of a column")
     convert: tuple[Literal["trim", "halfwidth", "upper", "date", "integer", "decimal"], ...] = ()
-    date_format: str | None = Field(default=None, description="strptime format when not auto-detected")
+    date_format: str | None = Field(
+        default=None, description="strptime format when not auto-detected"
+    )
     codes: dict[str, str] | None = Field(default=None, description="source code -> catalog code")
 
     @model_validator(mode="after")
@@ -242,7 +253,9 @@ class Material(_Strict):
     @model_validator(mode="after")
     def _covered_or_supplied(self) -> Material:
         if (self.license_type is None) != self.applicant_supplies:
-            raise ValueError("a material is either covered by a `license_type` or `applicant_supplies`")
+            raise ValueError(
+                "a material is either covered by a `license_type` or `applicant_supplies`"
+            )
         return self
 
 

@@ -13,8 +13,8 @@ from airflow.sdk import Asset, dag, task
 
 from catalog_schemas.catalog import load_catalog
 from catalog_schemas.model import Source
-from onehub.settings import Settings
 from onehub.dag_defaults import START, default_args, lake_asset_ref
+from onehub.settings import Settings
 
 
 def build_ingest_dag(source: Source, batch: int) -> Any:
@@ -49,4 +49,6 @@ def build_ingest_dag(source: Source, batch: int) -> Any:
 
 _catalog = load_catalog(Settings().catalog_dir)
 for _source in _catalog.sources.values():
-    globals()[_source.dag_id] = build_ingest_dag(_source, _catalog.department(_source.department).batch)
+    globals()[_source.dag_id] = build_ingest_dag(
+        _source, _catalog.department(_source.department).batch
+    )

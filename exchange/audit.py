@@ -29,9 +29,15 @@ def _digest(prev_hash: str, entry: dict[str, Any]) -> str:
 def _payload(row: AuditEntry) -> dict[str, Any]:
     at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
     return {
-        "seq": row.seq, "at": at.astimezone(dt.UTC).isoformat(), "consumer": row.consumer,
-        "action": row.action, "purpose": row.purpose, "service_item": row.service_item,
-        "holder_key": row.holder_key, "licenses": list(row.licenses), "result": row.result,
+        "seq": row.seq,
+        "at": at.astimezone(dt.UTC).isoformat(),
+        "consumer": row.consumer,
+        "action": row.action,
+        "purpose": row.purpose,
+        "service_item": row.service_item,
+        "holder_key": row.holder_key,
+        "licenses": list(row.licenses),
+        "result": row.result,
     }
 
 
@@ -53,9 +59,17 @@ def append(
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     row = AuditEntry(
-        seq=seq, at=at.astimezone(dt.UTC), consumer=consumer,
-        action=action, purpose=purpose, service_item=service_item, holder_key=holder_key,
-        licenses=list(licenses), result=result, prev_hash=prev, row_hash="",
+        seq=seq,
+        at=at.astimezone(dt.UTC),
+        consumer=consumer,
+        action=action,
+        purpose=purpose,
+        service_item=service_item,
+        holder_key=holder_key,
+        licenses=list(licenses),
+        result=result,
+        prev_hash=prev,
+        row_hash="",
     )
     row.row_hash = _digest(prev, _payload(row))
     session.add(row)
@@ -72,7 +86,11 @@ def verify_chain(*, session: Session) -> int | None:
     prev = GENESIS
     expected_seq = 1
     for row in session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq)).yield_per(1000):
-        if row.seq != expected_seq or row.prev_hash != prev or row.row_hash != _digest(prev, _payload(row)):
+        if (
+            row.seq != expected_seq
+            or row.prev_hash != prev
+            or row.row_hash != _digest(prev, _payload(row))
+        ):
             return row.seq
         prev = row.row_hash
         expected_seq += 1

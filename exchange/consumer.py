@@ -24,7 +24,13 @@ def _hash(secret: str) -> str:
 
 
 def register(
-    *, session: Session, catalog: Catalog, name: str, kind: ConsumerKind, department: str, now: dt.datetime
+    *,
+    session: Session,
+    catalog: Catalog,
+    name: str,
+    kind: ConsumerKind,
+    department: str,
+    now: dt.datetime,
 ) -> tuple[Consumer, str]:
     """Register a consumer; returns it and its API key, which is never shown again."""
     catalog.department(department)  # raises CatalogError for an unknown department
@@ -33,8 +39,13 @@ def register(
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     consumer = Consumer(
-        name=name, kind=kind, department=department, key_id=key_id, key_hash=_hash(secret),
-        disabled=False, created_at=now,
+        name=name,
+        kind=kind,
+        department=department,
+        key_id=key_id,
+        key_hash=_hash(secret),
+        disabled=False,
+        created_at=now,
     )
     session.add(consumer)
     session.flush()
@@ -44,7 +55,9 @@ def register(
 def authenticate(*, session: Session, presented: str | None) -> Consumer:
     """The consumer a presented API key belongs to; AuthenticationError or PermissionDeniedError."""
     if not presented:
-        raise AuthenticationError("an API key is required (Authorization: Bearer <key>)", code="key_missing")
+        raise AuthenticationError(
+            "an API key is required (Authorization: Bearer <key>)", code="key_missing"
+        )
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != _PREFIX or len(presented) > 256:
         raise AuthenticationError("the API key is malformed", code="key_invalid")

@@ -1,4 +1,4 @@
-"""The hub's dependencies, built once by the composition root (``onehub.settings``) and passed down."""
+"""The hub's dependencies, built once by the composition root (``onehub.settings``)."""
 
 from __future__ import annotations
 

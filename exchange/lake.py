@@ -57,7 +57,10 @@ SYSTEM_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
 def field_columns(spec: FieldSpec) -> list[pa.Field]:
     """The lake columns that hold one catalog field."""
     if spec.type in ID_TYPES:
-        return [pa.field(f"{spec.name}__key", pa.string()), pa.field(f"{spec.name}__enc", pa.string())]
+        return [
+            pa.field(f"{spec.name}__key", pa.string()),
+            pa.field(f"{spec.name}__enc", pa.string()),
+        ]
     return [pa.field(spec.name, _ARROW_TYPES[spec.type])]
 
 
@@ -129,7 +132,8 @@ class LakeTable:
                 state: dict[str, Any] = json.loads(commit[_STATE_KEY])
                 return state
         raise FatalError(
-            f"lake table {self.uri}: transaction {source}@{seq} has no state in the retained history",
+            f"lake table {self.uri}: transaction {source}@{seq} has no state "
+            "in the retained history",
             code="lake_state_missing",
         )
 
@@ -183,14 +187,18 @@ class LakeTable:
         return DeltaTable(self.uri).version() if self.exists() else -1
 
     def changes(self, *, after_version: int) -> pa.Table:
-        """Inserted, updated and deleted rows committed after ``after_version`` (change data feed)."""
+        """Rows inserted, updated and deleted after ``after_version`` (the change data feed)."""
         dt = DeltaTable(self.uri)
         if dt.version() <= after_version:
             return pa.table({})
         reader = dt.load_cdf(starting_version=after_version + 1, ending_version=dt.version())
         table = pa.table(reader.read_all())
         # delta-rs hands merged files back as string_view; cast to the declared schema.
-        wanted = [*self.schema, pa.field("_change_type", pa.string()), pa.field("_commit_version", pa.int64())]
+        wanted = [
+            *self.schema,
+            pa.field("_change_type", pa.string()),
+            pa.field("_commit_version", pa.int64()),
+        ]
         return table.select([f.name for f in wanted]).cast(pa.schema(wanted))
 
     def count(self) -> int:

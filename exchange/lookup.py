@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from license_store.store import credential_of, licenses_for_holder
 from catalog_schemas.errors import InvalidIdentifierError
 from catalog_schemas.holder import HolderKind, holder_key, mask_id, validate_holder_id
 from exchange import audit
 from exchange.hub import Hub
 from exchange.model import Consumer
 from exchange.sharing import decide
+from license_store.store import credential_of, licenses_for_holder
 
 # Validity dates of licenses are calendar days in China (UTC+8).
 CHINA = dt.timezone(dt.timedelta(hours=8))
@@ -45,8 +45,15 @@ def lookup(
         canonical = validate_holder_id(holder_kind, id_number, today=hub.now().date())
     except InvalidIdentifierError:
         audit.append(
-            session=session, at=hub.now(), consumer=consumer.name, action="lookup", purpose=purpose,
-            service_item=service_item, holder_key=None, licenses=[], result="invalid_id",
+            session=session,
+            at=hub.now(),
+            consumer=consumer.name,
+            action="lookup",
+            purpose=purpose,
+            service_item=service_item,
+            holder_key=None,
+            licenses=[],
+            result="invalid_id",
         )
         raise
     key = holder_key(hub.hub_key, holder_kind, canonical)
@@ -85,7 +92,14 @@ def lookup(
         elif decision == "consent_required":
             result.withheld.append({**summary, "reason": "consent_required"})
     audit.append(
-        session=session, at=hub.now(), consumer=consumer.name, action="lookup", purpose=purpose,
-        service_item=service_item, holder_key=key, licenses=returned, result="ok",
+        session=session,
+        at=hub.now(),
+        consumer=consumer.name,
+        action="lookup",
+        purpose=purpose,
+        service_item=service_item,
+        holder_key=key,
+        licenses=returned,
+        result="ok",
     )
     return result

@@ -68,7 +68,7 @@ def _holder_kind_of(spec_type: str) -> HolderKind | None:
 
 
 def _kinds_for(license_type: LicenseType, id_field: str, good: pa.Table) -> pa.Array:
-    """The holder kind of each row for ``id_field`` (constant, or read from the holder's kind field)."""
+    """The holder kind of each row for ``id_field`` (fixed, or read from the kind field)."""
     spec = license_type.field(id_field)
     fixed = _holder_kind_of(spec.type)
     if fixed is not None:
@@ -93,29 +93,39 @@ def to_lake_rows(
     hash_parts: list[pa.Array | pa.ChunkedArray] = []
     for spec in license_type.fields:
         if spec.type in ID_TYPES:
-            canonical = good.column(spec.name).combine_chunks() if spec.name in good.column_names else pa.nulls(n, pa.string())
+            canonical = (
+                good.column(spec.name).combine_chunks()
+                if spec.name in good.column_names
+                else pa.nulls(n, pa.string())
+            )
             kinds = _kinds_for(license_type, spec.name, good)
             keys = pa.nulls(n, pa.string())
             for kind in ("natural_person", "legal_person"):
                 mask = pc.fill_null(pc.equal(kinds, kind), False)
                 if not pc.any(mask).as_py():
                     continue
-                part = holder_keys(hub.hub_key, kind, pc.filter(canonical, mask))  # type: ignore[arg-type]
+                part = holder_keys(hub.hub_key, kind, pc.filter(canonical, mask))
                 keys = pc.replace_with_mask(keys, mask, part)
-            enc = hub.cipher.encrypt_many(canonical.to_pylist(), [k or "" for k in keys.to_pylist()])
+            enc = hub.cipher.encrypt_many(
+                canonical.to_pylist(), [k or "" for k in keys.to_pylist()]
+            )
             columns[f"{spec.name}__key"] = keys
             columns[f"{spec.name}__enc"] = pa.array(enc, pa.string())
             hash_parts.append(keys)
         else:
             col = good.column(spec.name) if spec.name in good.column_names else None
-            columns[spec.name] = col if col is not None else pa.nulls(n, LakeTable(hub.lake_uri, license_type).schema.field(spec.name).type)
+            columns[spec.name] = (
+                col
+                if col is not None
+                else pa.nulls(n, LakeTable(hub.lake_uri, license_type).schema.field(spec.name).type)
+            )
             hash_parts.append(pc.cast(columns[spec.name], pa.string()))
     license_no = pc.cast(good.column(license_type.license_no_field), pa.string())
-    record_key = pc.binary_join_element_wise(f"{license_type.code}:{license_type.issuer}", license_no, ":")
-    primary = columns[f"{license_type.holders[0].id_field}__key"]
-    joined = pc.binary_join_element_wise(
-        *[pc.fill_null(p, "\x00") for p in hash_parts], "\x1f"
+    record_key = pc.binary_join_element_wise(
+        f"{license_type.code}:{license_type.issuer}", license_no, ":"
     )
+    primary = columns[f"{license_type.holders[0].id_field}__key"]
+    joined = pc.binary_join_element_wise(*[pc.fill_null(p, "\x00") for p in hash_parts], "\x1f")
     row_hash = [hashlib.sha256(v.encode("utf-8")).hexdigest() for v in joined.to_pylist()]
     bucket = [int(k[:4], 16) % BUCKETS if k else 0 for k in pa.chunked_array([primary]).to_pylist()]
     columns.update(
@@ -195,8 +205,12 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
                     now=now,
                 )
             rows = to_lake_rows(
-                result.good, hub=hub, license_type=license_type, source=source,
-                batch_id=batch_id, ingested_at=now,
+                result.good,
+                hub=hub,
+                license_type=license_type,
+                source=source,
+                batch_id=batch_id,
+                ingested_at=now,
             )
             commit = lake.commit_batch(rows, source=source.name, seq=seq, state=read.state)
             report.batches += 1
@@ -206,12 +220,18 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
             report.rows_quarantined += rejected
             for reason, count in result.report.get("reasons", {}).items():
                 report.reasons[reason] = report.reasons.get(reason, 0) + int(count)
-            report.lake_version = commit.version if commit.version is not None else report.lake_version
+            report.lake_version = (
+                commit.version if commit.version is not None else report.lake_version
+            )
             last_state = read.state
             elapsed = time.monotonic() - started
             logger.info(
                 "source %s batch %d: %d rows in, %d loaded, %d quarantined (%.0f rows/s)",
-                source.name, seq, rows_in, result.good.num_rows, rejected,
+                source.name,
+                seq,
+                rows_in,
+                result.good.num_rows,
+                rejected,
                 report.rows_in / elapsed if elapsed else 0.0,
             )
             if progress is not None:
@@ -219,7 +239,14 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
         if last_state is not None:
             connector.finish(last_state)
     except BaseException as exc:
-        _finish_run(hub, run_id, report, status="failed", state=last_state, error=f"{type(exc).__name__}: {exc}")
+        _finish_run(
+            hub,
+            run_id,
+            report,
+            status="failed",
+            state=last_state,
+            error=f"{type(exc).__name__}: {exc}",
+        )
         raise
     report.seconds = time.monotonic() - started
     _finish_run(hub, run_id, report, status="success", state=last_state, error=None)
@@ -227,16 +254,28 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
 
 
 def _finish_run(
-    hub: Hub, run_id: int, report: IngestReport, *, status: str, state: dict[str, Any] | None, error: str | None
+    hub: Hub,
+    run_id: int,
+    report: IngestReport,
+    *,
+    status: str,
+    state: dict[str, Any] | None,
+    error: str | None,
 ) -> None:
     with hub.sessions.begin() as session:
         session.execute(
             sa.update(IngestRun)
             .where(IngestRun.id == run_id)
             .values(
-                finished_at=hub.now(), status=status, batches=report.batches, rows_in=report.rows_in,
-                rows_loaded=report.rows_loaded, rows_quarantined=report.rows_quarantined,
-                lake_version=report.lake_version, state=state, error=error,
+                finished_at=hub.now(),
+                status=status,
+                batches=report.batches,
+                rows_in=report.rows_in,
+                rows_loaded=report.rows_loaded,
+                rows_quarantined=report.rows_quarantined,
+                lake_version=report.lake_version,
+                state=state,
+                error=error,
             )
         )
 
@@ -254,24 +293,26 @@ class IssuanceReport:
         return asdict(self)
 
 
-def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]) -> list[LicenseRecord]:
+def _records_from_changes(
+    hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]
+) -> list[LicenseRecord]:
     issuer = hub.catalog.department(license_type.issuer)
     records = []
     for row in rows:
         holders = []
-        for spec in license_type.holders:
-            key = row[f"{spec.id_field}__key"]
-            enc = row[f"{spec.id_field}__enc"]
+        for holder in license_type.holders:
+            key = row[f"{holder.id_field}__key"]
+            enc = row[f"{holder.id_field}__enc"]
             if key is None or enc is None:
                 continue
-            kind = row[spec.kind_field] if spec.kind_field else spec.kinds[0]
+            kind = row[holder.kind_field] if holder.kind_field else holder.kinds[0]
             holders.append(
                 HolderRef(
-                    role=spec.role,
+                    role=holder.role,
                     kind=kind,
                     holder_key=key,
                     id_number=hub.cipher.decrypt_text(enc, aad=key),
-                    name=row.get(spec.name_field) if spec.name_field else None,
+                    name=row.get(holder.name_field) if holder.name_field else None,
                 )
             )
         fields: dict[str, Any] = {}
@@ -280,8 +321,12 @@ def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[s
                 continue  # ID numbers travel in the holders list only
             value = row.get(spec.name)
             fields[spec.name] = value.isoformat() if isinstance(value, dt.date) else value
-        valid_from = row.get(license_type.valid_from_field) if license_type.valid_from_field else None
-        valid_until = row.get(license_type.valid_until_field) if license_type.valid_until_field else None
+        valid_from = (
+            row.get(license_type.valid_from_field) if license_type.valid_from_field else None
+        )
+        valid_until = (
+            row.get(license_type.valid_until_field) if license_type.valid_until_field else None
+        )
         records.append(
             LicenseRecord(
                 record_key=row["record_key"],
@@ -291,7 +336,11 @@ def _records_from_changes(hub: Hub, license_type: LicenseType, rows: list[dict[s
                 issuer_department=issuer.code,
                 issuer_name_zh=issuer.name_zh,
                 issuer_name_en=issuer.name_en,
-                license_no=str(row[license_type.license_no_field] if license_type.license_no_field in row else row["record_key"].rsplit(":", 1)[-1]),
+                license_no=str(
+                    row[license_type.license_no_field]
+                    if license_type.license_no_field in row
+                    else row["record_key"].rsplit(":", 1)[-1]
+                ),
                 holders=tuple(holders),
                 fields=fields,
                 valid_from=valid_from,
@@ -322,7 +371,9 @@ def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
             for row in sorted(changes.to_pylist(), key=lambda r: r["_commit_version"]):
                 if row["_change_type"] in ("insert", "update_postimage", "delete"):
                     latest[row["record_key"]] = row
-            live = [r for r in latest.values() if r["_change_type"] != "delete" and not r["_deleted"]]
+            live = [
+                r for r in latest.values() if r["_change_type"] != "delete" and not r["_deleted"]
+            ]
             gone = [k for k, r in latest.items() if r["_change_type"] == "delete" or r["_deleted"]]
             department = hub.catalog.department(license_type.issuer)
             result = issue(
@@ -335,7 +386,11 @@ def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
                 issuer_codes={department.code: department.credit_code},
                 now=hub.now(),
             )
-            cancelled = len(cancel(session=session, record_keys=gone, now=hub.now()).cancelled) if gone else 0
+            cancelled = (
+                len(cancel(session=session, record_keys=gone, now=hub.now()).cancelled)
+                if gone
+                else 0
+            )
             version = int(max(changes.column("_commit_version").to_pylist()))
             set_cursor(session=session, name=cursor_name, version=version, now=hub.now())
         if result.rejected:
@@ -350,7 +405,11 @@ def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
         report.lake_versions[license_type.code] = version
         logger.info(
             "issuance %s: %d issued, %d unchanged, %d cancelled up to lake version %d",
-            license_type.code, len(result.issued), len(result.unchanged), cancelled, version,
+            license_type.code,
+            len(result.issued),
+            len(result.unchanged),
+            cancelled,
+            version,
         )
     return report
 

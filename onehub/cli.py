@@ -15,7 +15,9 @@ from rich.table import Table
 
 from catalog_schemas.errors import OneHubError
 
-app = typer.Typer(help="OneHub: data-sharing exchange and e-license hub (一门式一网式).", no_args_is_help=True)
+app = typer.Typer(
+    help="OneHub: data-sharing exchange and e-license hub (一门式一网式).", no_args_is_help=True
+)
 pipelines_app = typer.Typer(help="Run the Airflow pipelines.", no_args_is_help=True)
 consumers_app = typer.Typer(help="Registered consumers of the exchange API.", no_args_is_help=True)
 sources_app = typer.Typer(help="Department sources.", no_args_is_help=True)
@@ -37,7 +39,9 @@ def _fail(exc: OneHubError) -> None:
 
 
 @app.callback()
-def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO")] = False) -> None:
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO")] = False,
+) -> None:
     from onehub.redaction import configure_logging
 
     configure_logging(logging.INFO if verbose else logging.WARNING)
@@ -78,15 +82,23 @@ def sample(
     """Build the sample department systems (SQLite databases and CSV drops) outside the hub."""
     import shutil
 
-    from sample_systems import generate
     from onehub.settings import Settings
+    from sample_systems import generate
 
     settings = Settings()
     out = settings.departments_dir.resolve()
     if out.exists():
         shutil.rmtree(out)
-    manifest = generate(out_dir=out, seed=seed, people=people, companies=companies, dirty_rate=dirty_rate)
-    table = Table("source", "rows", "expected loaded", "expected quarantined", title=f"sample systems in {out}")
+    manifest = generate(
+        out_dir=out, seed=seed, people=people, companies=companies, dirty_rate=dirty_rate
+    )
+    table = Table(
+        "source",
+        "rows",
+        "expected loaded",
+        "expected quarantined",
+        title=f"sample systems in {out}",
+    )
     for name, src in sorted(manifest.sources.items()):
         table.add_row(name, str(src.rows), str(src.expected_loaded), str(src.expected_quarantined))
     console.print(table)
@@ -94,7 +106,9 @@ def sample(
 
 @pipelines_app.command("run")
 def pipelines_run(
-    source: Annotated[list[str] | None, typer.Option("--source", "-s", help="Only these sources")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", "-s", help="Only these sources")
+    ] = None,
 ) -> None:
     """Run the ingest DAGs and then issue_licenses through Airflow (dag.test(), no scheduler)."""
     from onehub.orchestrator import run_all
@@ -115,11 +129,25 @@ def _print_sources_status() -> None:
     from onehub.status import sources_status
 
     hub = _hub()
-    table = Table("source", "last run", "status", "rows in", "loaded", "quarantined", "batches", title="sources")
+    table = Table(
+        "source",
+        "last run",
+        "status",
+        "rows in",
+        "loaded",
+        "quarantined",
+        "batches",
+        title="sources",
+    )
     for row in sources_status(hub):
         table.add_row(
-            row["source"], row["finished_at"] or "-", row["status"], str(row["rows_in"]),
-            str(row["rows_loaded"]), str(row["rows_quarantined"]), str(row["batches"]),
+            row["source"],
+            row["finished_at"] or "-",
+            row["status"],
+            str(row["rows_in"]),
+            str(row["rows_loaded"]),
+            str(row["rows_quarantined"]),
+            str(row["batches"]),
         )
     console.print(table)
 
@@ -164,7 +192,9 @@ def issue() -> None:
 def consumers_add(
     name: str,
     department: Annotated[str, typer.Option(help="Department code, e.g. dps")],
-    kind: Annotated[str, typer.Option(help="department, counter, online_hall or kiosk")] = "counter",
+    kind: Annotated[
+        str, typer.Option(help="department, counter, online_hall or kiosk")
+    ] = "counter",
 ) -> None:
     """Register a consumer; its API key is printed once and never stored in plaintext."""
     from exchange.consumer import register
@@ -175,8 +205,12 @@ def consumers_add(
     try:
         with hub.sessions.begin() as session:
             consumer, key = register(
-                session=session, catalog=hub.catalog, name=name, kind=kind,  # type: ignore[arg-type]
-                department=department, now=hub.now(),
+                session=session,
+                catalog=hub.catalog,
+                name=name,
+                kind=kind,  # type: ignore[arg-type]
+                department=department,
+                now=hub.now(),
             )
     except OneHubError as exc:
         _fail(exc)
@@ -193,14 +227,20 @@ def consumers_list() -> None:
     table = Table("name", "kind", "department", "key id", "disabled", "created")
     with hub.sessions() as session:
         for c in list_consumers(session=session):
-            table.add_row(c.name, c.kind, c.department, c.key_id, str(c.disabled), c.created_at.isoformat())
+            table.add_row(
+                c.name, c.kind, c.department, c.key_id, str(c.disabled), c.created_at.isoformat()
+            )
     console.print(table)
 
 
 @app.command()
 def verify(
-    file: Annotated[Path, typer.Argument(help="A credential, a list of them, or a lookup response")],
-    keys: Annotated[Path | None, typer.Option(help="JWKS or DID document to trust instead of the local hub")] = None,
+    file: Annotated[
+        Path, typer.Argument(help="A credential, a list of them, or a lookup response")
+    ],
+    keys: Annotated[
+        Path | None, typer.Option(help="JWKS or DID document to trust instead of the local hub")
+    ] = None,
 ) -> None:
     """Verify e-licenses offline: signature, validity period and (with the local hub) status."""
     from onehub.verification import verify_document
@@ -269,8 +309,12 @@ def demo(
     holder = Manifest.load(departments).demo_holders.people[0].resident_id
     with hub.sessions.begin() as session:
         _consumer, key = register(
-            session=session, catalog=hub.catalog, name=f"demo-counter-{secrets.token_hex(3)}",
-            kind="counter", department=department, now=hub.now(),
+            session=session,
+            catalog=hub.catalog,
+            name=f"demo-counter-{secrets.token_hex(3)}",
+            kind="counter",
+            department=department,
+            now=hub.now(),
         )
     body = json.dumps(
         {
@@ -281,7 +325,9 @@ def demo(
         ensure_ascii=False,
     )
     url = f"http://{settings.api_host}:{settings.api_port}/v1/lookups"
-    console.print("\n[bold]Example one-number lookup[/] (paste into another terminal once the API is up):\n")
+    console.print(
+        "\n[bold]Example one-number lookup[/] (paste into another terminal once the API is up):\n"
+    )
     sys.stdout.write(
         f"curl -s -X POST {url} -H 'Authorization: Bearer {key}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)} > lookup.json\n"
@@ -303,6 +349,10 @@ def serve(
 
     settings = Settings()
     uvicorn.run(
-        "onehub.asgi:make_app", factory=True, host=host or settings.api_host,
-        port=port or settings.api_port, workers=workers, log_level="info",
+        "onehub.asgi:make_app",
+        factory=True,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        workers=workers,
+        log_level="info",
     )

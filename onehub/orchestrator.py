@@ -71,7 +71,10 @@ def run_dag(dag_id: str) -> DagRunResult:
     state = str(getattr(run.state, "value", run.state))
     logger.info("DAG %s finished: %s", dag_id, state)
     if state != "success":
-        raise FatalError(f"DAG {dag_id} ended {state}; see the task logs under AIRFLOW_HOME/logs", code="dag_failed")
+        raise FatalError(
+            f"DAG {dag_id} ended {state}; see the task logs under AIRFLOW_HOME/logs",
+            code="dag_failed",
+        )
     return DagRunResult(dag_id=dag_id, state=state)
 
 
@@ -82,7 +85,9 @@ def run_all(settings: Settings, *, sources: list[str] | None = None) -> list[Dag
     from catalog_schemas.catalog import load_catalog
 
     catalog = load_catalog(settings.catalog_dir)
-    chosen = [catalog.source(name) for name in sources] if sources else list(catalog.sources.values())
+    chosen = (
+        [catalog.source(name) for name in sources] if sources else list(catalog.sources.values())
+    )
     results = [run_dag(source.dag_id) for source in chosen]
     results.append(run_dag("issue_licenses"))
     return results

@@ -35,11 +35,10 @@ class RedactingFilter(logging.Filter):
 def configure_logging(level: int = logging.INFO) -> None:
     """Configure the root logger once for an entry point, redaction included."""
     root = logging.getLogger()
-    if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.addFilter(RedactingFilter())
-        root.addHandler(handler)
+    if not root.handlers:  # under Airflow the task runner has its handlers already
+        stream = logging.StreamHandler()
+        stream.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(stream)
     root.setLevel(level)
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):

@@ -33,13 +33,17 @@ def check_counts(counts: dict[str, Any]) -> None:
     """Fail loudly unless rows in = rows loaded + rows quarantined."""
     if counts["rows_in"] != counts["rows_loaded"] + counts["rows_quarantined"]:
         raise FatalError(
-            f"source {counts['source']}: rows in {counts['rows_in']} != loaded {counts['rows_loaded']} "
+            f"source {counts['source']}: rows in {counts['rows_in']} "
+            f"!= loaded {counts['rows_loaded']} "
             f"+ quarantined {counts['rows_quarantined']}",
             code="rows_lost",
         )
     logger.info(
         "source %s: %d rows in = %d loaded + %d quarantined",
-        counts["source"], counts["rows_in"], counts["rows_loaded"], counts["rows_quarantined"],
+        counts["source"],
+        counts["rows_in"],
+        counts["rows_loaded"],
+        counts["rows_quarantined"],
     )
 
 

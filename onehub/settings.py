@@ -33,17 +33,25 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Root of everything the hub writes")
     departments_dir: Path = Field(
-        default=Path("departments"), description="Where the sample department systems live (outside the hub)"
+        default=Path("departments"),
+        description="Where the sample department systems live (outside the hub)",
     )
     db_url: str | None = Field(default=None, description="Hub database; default SQLite in data_dir")
     lake_uri: str | None = Field(default=None, description="Lake root; default data_dir/lake")
-    catalog_dir: Path | None = Field(default=None, description="Catalog folder; default the shipped one")
-    secrets_dir: Path | None = Field(default=None, description="Key files; default data_dir/secrets")
+    catalog_dir: Path | None = Field(
+        default=None, description="Catalog folder; default the shipped one"
+    )
+    secrets_dir: Path | None = Field(
+        default=None, description="Key files; default data_dir/secrets"
+    )
     hub_key: SecretStr | None = Field(default=None, description="hex HMAC key for holder keys")
     data_keys: SecretStr | None = Field(
-        default=None, description='JSON {"active": kid, "keys": {kid: hex}} for ID-number encryption'
+        default=None,
+        description='JSON {"active": kid, "keys": {kid: hex}} for ID-number encryption',
     )
-    kek: SecretStr | None = Field(default=None, description="hex key-encryption key for signing keys")
+    kek: SecretStr | None = Field(
+        default=None, description="hex key-encryption key for signing keys"
+    )
     issuer_did: str = "did:web:onehub.localhost"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -72,7 +80,7 @@ class Settings(BaseSettings):
         return self.resolved_data_dir / "airflow"
 
     def connection(self, conn_id: str) -> str:
-        """Resolve a source's connection id: settings, then ONEHUB_CONN_<ID>, then AIRFLOW_CONN_<ID>, then the sample."""
+        """Resolve a connection id: settings, ONEHUB_CONN_<ID>, AIRFLOW_CONN_<ID>, the sample."""
         if conn_id in self.connections:
             return self.connections[conn_id]
         for prefix in ("ONEHUB_CONN_", "AIRFLOW_CONN_"):
@@ -102,15 +110,25 @@ def _secret_file(directory: Path, name: str, *, create: bool, make: Any) -> str:
 def load_secrets(settings: Settings, *, create: bool = False) -> tuple[bytes, FieldCipher, bytes]:
     """The hub key, the ID-number cipher and the key-encryption key (from env or secret files)."""
     directory = settings.resolved_secrets_dir
-    hub_hex = settings.hub_key.get_secret_value() if settings.hub_key else _secret_file(
-        directory, "hub_key", create=create, make=lambda: secrets.token_hex(32)
+    hub_hex = (
+        settings.hub_key.get_secret_value()
+        if settings.hub_key
+        else _secret_file(directory, "hub_key", create=create, make=lambda: secrets.token_hex(32))
     )
-    data_json = settings.data_keys.get_secret_value() if settings.data_keys else _secret_file(
-        directory, "data_keys.json", create=create,
-        make=lambda: json.dumps({"active": "k1", "keys": {"k1": secrets.token_hex(32)}}),
+    data_json = (
+        settings.data_keys.get_secret_value()
+        if settings.data_keys
+        else _secret_file(
+            directory,
+            "data_keys.json",
+            create=create,
+            make=lambda: json.dumps({"active": "k1", "keys": {"k1": secrets.token_hex(32)}}),
+        )
     )
-    kek_hex = settings.kek.get_secret_value() if settings.kek else _secret_file(
-        directory, "kek", create=create, make=lambda: secrets.token_hex(32)
+    kek_hex = (
+        settings.kek.get_secret_value()
+        if settings.kek
+        else _secret_file(directory, "kek", create=create, make=lambda: secrets.token_hex(32))
     )
     data = json.loads(data_json)
     cipher = FieldCipher({kid: bytes.fromhex(k) for kid, k in data["keys"].items()}, data["active"])

@@ -40,7 +40,9 @@ def _credentials(document: Any) -> Iterator[dict[str, Any]]:
             yield from _credentials(document["licenses"])
 
 
-def verify_document(path: Path, *, keys_file: Path | None = None, now: dt.datetime | None = None) -> list[Outcome]:
+def verify_document(
+    path: Path, *, keys_file: Path | None = None, now: dt.datetime | None = None
+) -> list[Outcome]:
     """Verify every credential in ``path``.
 
     Keys: ``did:key`` methods resolve by themselves; the hub's own keys come from ``keys_file``
@@ -72,7 +74,9 @@ def verify_document(path: Path, *, keys_file: Path | None = None, now: dt.dateti
             # The local store knows the status of the hub's own licenses only.
             ours = hub_did is not None and _issuer(credential) == hub_did
             try:
-                verified = verify_credential(credential, keys=keys, now=now, session=session if ours else None)
+                verified = verify_credential(
+                    credential, keys=keys, now=now, session=session if ours else None
+                )
             except VerificationError as exc:
                 outcomes.append(Outcome(cid, False, exc.code, exc.message))
                 continue

@@ -17,8 +17,12 @@ import sqlalchemy as sa
 
 VECTORS = Path(__file__).parent / "vectors"
 
-PG_ADMIN_URL = os.environ.get("ONEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-MARIADB_ADMIN_URL = os.environ.get("ONEHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+PG_ADMIN_URL = os.environ.get(
+    "ONEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MARIADB_ADMIN_URL = os.environ.get(
+    "ONEHUB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 
 
 def _server_up(host: str, port: int) -> bool:

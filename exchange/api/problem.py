@@ -17,7 +17,12 @@ PROBLEM = "application/problem+json"
 
 
 def problem(status: int, code: str, title: str, detail: str | None = None) -> JSONResponse:
-    body = {"type": f"https://onehub.dev/problems/{code}", "title": title, "status": status, "code": code}
+    body = {
+        "type": f"https://onehub.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "code": code,
+    }
     if detail:
         body["detail"] = detail
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
@@ -28,7 +33,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OneHubError)
     async def _onehub(_request: Request, exc: OneHubError) -> JSONResponse:
-        status = 404 if isinstance(exc, CatalogError) and exc.code == "catalog_unknown_reference" else exc.http_status
+        status = (
+            404
+            if isinstance(exc, CatalogError) and exc.code == "catalog_unknown_reference"
+            else exc.http_status
+        )
         if status >= 500:
             logger.error("request failed: %s (%s)", exc.code, type(exc).__name__)
             return problem(status, exc.code, "Internal error")
@@ -37,8 +46,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Say where the problem is, never echo the input (it may hold an ID number).
-        fields = sorted({".".join(str(p) for p in err["loc"][1:]) or "body" for err in exc.errors()})
-        return problem(422, "invalid_request", "Invalid request", "invalid or missing: " + ", ".join(fields))
+        fields = sorted(
+            {".".join(str(p) for p in err["loc"][1:]) or "body" for err in exc.errors()}
+        )
+        return problem(
+            422, "invalid_request", "Invalid request", "invalid or missing: " + ", ".join(fields)
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -24,9 +24,13 @@ class LookupRequest(BaseModel):
         },
     )
 
-    id_number: str = Field(min_length=1, max_length=64, description="Resident ID number or credit code")
+    id_number: str = Field(
+        min_length=1, max_length=64, description="Resident ID number or credit code"
+    )
     holder_kind: Literal["natural_person", "legal_person"] = "natural_person"
-    purpose: str = Field(min_length=2, max_length=256, description="用證事由: why the data is needed")
+    purpose: str = Field(
+        min_length=2, max_length=256, description="用證事由: why the data is needed"
+    )
     service_item: str | None = Field(default=None, max_length=64, description="Service item code")
 
 

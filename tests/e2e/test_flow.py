@@ -58,7 +58,9 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     os.environ.update(env)
     try:
         settings = Settings()
-        manifest = generate(out_dir=root / "departments", seed=7, people=400, companies=120, dirty_rate=0.03)
+        manifest = generate(
+            out_dir=root / "departments", seed=7, people=400, companies=120, dirty_rate=0.03
+        )
         hub = build_hub(settings, create_secrets=True)
         create_schema(hub.engine)
 
@@ -146,15 +148,21 @@ def api(deployment: Deployment) -> Iterator[str]:
 def _consumer_key(hub: Hub, department: str) -> str:
     with hub.sessions.begin() as session:
         _consumer, key = register(
-            session=session, catalog=hub.catalog, name=f"e2e-{department}-{time.monotonic_ns()}",
-            kind="counter", department=department, now=hub.now(),
+            session=session,
+            catalog=hub.catalog,
+            name=f"e2e-{department}-{time.monotonic_ns()}",
+            kind="counter",
+            department=department,
+            now=hub.now(),
         )
     return key
 
 
 def _lookup(api: str, key: str, id_number: str, **extra: Any) -> httpx.Response:
     body = {"id_number": id_number, "purpose": "end-to-end test", **extra}
-    return httpx.post(f"{api}/v1/lookups", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    return httpx.post(
+        f"{api}/v1/lookups", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
 
 
 def test_lookup_over_http_returns_licenses_that_verify(deployment: Deployment, api: str) -> None:
@@ -173,13 +181,17 @@ def test_lookup_over_http_returns_licenses_that_verify(deployment: Deployment, a
     with hub.sessions() as session:
         keys = ring.key_set(session=session)
         for lic in body["licenses"]:
-            verified = verify_credential(lic["credential"], keys=keys, now=hub.now(), session=session)
+            verified = verify_credential(
+                lic["credential"], keys=keys, now=hub.now(), session=session
+            )
             assert verified.status == "valid"
             holders = lic["credential"]["credentialSubject"]["holders"]
             assert person.resident_id in {h["idNumber"] for h in holders}
 
 
-def test_every_issued_license_verifies_with_the_published_keys(deployment: Deployment, api: str) -> None:
+def test_every_issued_license_verifies_with_the_published_keys(
+    deployment: Deployment, api: str
+) -> None:
     from license_store.key_set import KeySet
     from license_store.store import credential_of
 
@@ -205,7 +217,11 @@ def test_every_issued_license_verifies_with_the_published_keys(deployment: Deplo
 def test_bad_id_number_is_a_problem_without_the_number(deployment: Deployment, api: str) -> None:
     key = _consumer_key(deployment.hub, "dps")
     wrong = deployment.manifest.demo_holders.people[0].resident_id[:-1] + "0"
-    wrong = wrong if wrong != deployment.manifest.demo_holders.people[0].resident_id else wrong[:-1] + "1"
+    wrong = (
+        wrong
+        if wrong != deployment.manifest.demo_holders.people[0].resident_id
+        else wrong[:-1] + "1"
+    )
     response = _lookup(api, key, wrong)
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -237,7 +253,8 @@ def test_second_run_adds_no_lake_rows_and_no_licenses(deployment: Deployment) ->
 
     def snapshot() -> tuple[dict[str, int], int]:
         counts = {
-            code: LakeTable(hub.lake_uri, lt).count() for code, lt in hub.catalog.license_types.items()
+            code: LakeTable(hub.lake_uri, lt).count()
+            for code, lt in hub.catalog.license_types.items()
         }
         with hub.sessions() as session:
             licenses = session.scalar(sa.select(sa.func.count()).select_from(License)) or 0
@@ -261,7 +278,9 @@ def test_audit_chain_records_the_lookups(deployment: Deployment, api: str) -> No
         assert (session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) or 0) >= 1
 
 
-def test_onehub_verify_accepts_what_the_lookup_returned(deployment: Deployment, api: str, tmp_path: Path) -> None:
+def test_onehub_verify_accepts_what_the_lookup_returned(
+    deployment: Deployment, api: str, tmp_path: Path
+) -> None:
     from typer.testing import CliRunner
 
     from onehub.cli import app

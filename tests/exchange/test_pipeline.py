@@ -56,12 +56,19 @@ def _licenses(hub: Hub) -> int:
         return session.scalar(sa.select(sa.func.count()).select_from(License)) or 0
 
 
-def test_ingest_issue_rerun_and_increment(tmp_path: Path, department_url: str, hub_db_url: str) -> None:
+def test_ingest_issue_rerun_and_increment(
+    tmp_path: Path, department_url: str, hub_db_url: str
+) -> None:
     catalog = shipped_catalog()
     connections = {catalog.source(s).connector.connection: department_url for s in SQL_SOURCES}
     out = tmp_path / "departments"
     manifest = generate(
-        out_dir=out, seed=11, people=480, companies=30, sql_urls=connections, sources=SQL_SOURCES,
+        out_dir=out,
+        seed=11,
+        people=480,
+        companies=30,
+        sql_urls=connections,
+        sources=SQL_SOURCES,
         now=dt.datetime(2026, 11, 1, 9, 0),
     )
     hub = _hub(tmp_path, hub_db_url, connections)
@@ -75,7 +82,10 @@ def test_ingest_issue_rerun_and_increment(tmp_path: Path, department_url: str, h
         lake = LakeTable(hub.lake_uri, catalog.license_type(catalog.source(name).license_type))
         assert lake.count() == expected.expected_loaded
     with hub.sessions() as session:
-        refs = {(s, r) for s, r in session.execute(sa.select(QuarantineRow.source, QuarantineRow.row_ref))}
+        refs = {
+            (s, r)
+            for s, r in session.execute(sa.select(QuarantineRow.source, QuarantineRow.row_ref))
+        }
     assert refs == {(n, r) for n in SQL_SOURCES for r in manifest.sources[n].quarantined}
 
     first = issue_licenses(hub, signer)
@@ -90,8 +100,14 @@ def test_ingest_issue_rerun_and_increment(tmp_path: Path, department_url: str, h
 
     # Updates give new versions (old ones superseded), inserts new licenses.
     mutated = mutate(
-        out_dir=out, manifest=manifest, seed=12, updates=5, inserts=7, now=dt.datetime(2026, 11, 2, 9, 0),
-        sql_urls=connections, sources=SQL_SOURCES,
+        out_dir=out,
+        manifest=manifest,
+        seed=12,
+        updates=5,
+        inserts=7,
+        now=dt.datetime(2026, 11, 2, 9, 0),
+        sql_urls=connections,
+        sources=SQL_SOURCES,
     )
     change = mutated.mutations[-1]
     for name in SQL_SOURCES:
@@ -104,7 +120,9 @@ def test_ingest_issue_rerun_and_increment(tmp_path: Path, department_url: str, h
     assert sum(second.issued.values()) == inserted + updated
     with hub.sessions() as session:
         statuses = dict(
-            session.execute(sa.select(License.status, sa.func.count()).group_by(License.status)).all()
+            session.execute(
+                sa.select(License.status, sa.func.count()).group_by(License.status)
+            ).all()
         )
     assert statuses == {"valid": loaded + inserted, "superseded": updated}
 
@@ -114,8 +132,13 @@ def test_batch_above_threshold_publishes_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'department.db'}"
     connections = {"dca_registry": url}
     generate(
-        out_dir=tmp_path / "departments", seed=3, people=200, companies=10, dirty_rate=0.2,
-        sql_urls=connections, sources=["dca_marriage"],
+        out_dir=tmp_path / "departments",
+        seed=3,
+        people=200,
+        companies=10,
+        dirty_rate=0.2,
+        sql_urls=connections,
+        sources=["dca_marriage"],
     )
     hub = _hub(tmp_path, f"sqlite:///{tmp_path / 'hub.db'}", connections)
     with pytest.raises(QualityThresholdError) as err:

@@ -1,4 +1,4 @@
-"""`onehub verify` as a user runs it: the W3C vector, tampered copies, and the hub's own licenses."""
+"""`onehub verify` as a user runs it: the W3C vector and tampered copies of it."""
 
 from __future__ import annotations
 

@@ -15,8 +15,12 @@ router = APIRouter(prefix="/v1/catalog", tags=["catalog"])
 def license_types(hub: HubDep) -> list[dict[str, Any]]:
     return [
         {
-            "code": lt.code, "name_zh": lt.name_zh, "name_en": lt.name_en, "issuer": lt.issuer,
-            "sharing_class": lt.sharing.sharing_class, "readers": list(lt.sharing.readers),
+            "code": lt.code,
+            "name_zh": lt.name_zh,
+            "name_en": lt.name_en,
+            "issuer": lt.issuer,
+            "sharing_class": lt.sharing.sharing_class,
+            "readers": list(lt.sharing.readers),
         }
         for lt in hub.catalog.license_types.values()
     ]
