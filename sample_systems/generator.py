@@ -298,12 +298,23 @@ def generate(
         manifests[source.name] = _write(
             source, license_type, rendered, out_dir=out_dir, sql_urls=sql_urls, now=clock
         )
+        entry = manifests[source.name]
         logger.info(
-            "generated %s: %d rows, %d quarantinable",
+            "generated %s: %d rows, %d to quarantine",
             source.name,
-            rendered.n,
-            manifests[source.name].expected_quarantined,
+            entry.rows,
+            entry.expected_quarantined,
         )
+        if entry.rows and entry.expected_quarantined / entry.rows > source.quarantine_threshold:
+            # Small samples still get one row of each defect; the hub then refuses the batch.
+            logger.warning(
+                "%s: %d of %d rows are to be quarantined, above its threshold %.0f%%; "
+                "raise the sizes or lower dirty_rate",
+                source.name,
+                entry.expected_quarantined,
+                entry.rows,
+                100 * source.quarantine_threshold,
+            )
 
     held = {s.license_type for s in chosen}
     manifest = Manifest(
