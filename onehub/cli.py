@@ -78,8 +78,13 @@ def sample(
     companies: Annotated[int, typer.Option(help="Companies in the sample population")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same systems)")] = 2016,
     dirty_rate: Annotated[float, typer.Option(help="Share of rows with one defect")] = 0.03,
+    now: Annotated[
+        str | None,
+        typer.Option(help="The systems' 'today' (ISO date); default today, so validity is current"),
+    ] = None,
 ) -> None:
     """Build the sample department systems (SQLite databases and CSV drops) outside the hub."""
+    import datetime as dt
     import shutil
 
     from onehub.settings import Settings
@@ -89,8 +94,14 @@ def sample(
     out = settings.departments_dir.resolve()
     if out.exists():
         shutil.rmtree(out)
+    day = dt.date.fromisoformat(now) if now else dt.date.today()
     manifest = generate(
-        out_dir=out, seed=seed, people=people, companies=companies, dirty_rate=dirty_rate
+        out_dir=out,
+        seed=seed,
+        people=people,
+        companies=companies,
+        dirty_rate=dirty_rate,
+        now=dt.datetime.combine(day, dt.time(9, 0)),
     )
     table = Table(
         "source",
