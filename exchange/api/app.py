@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from exchange.api import problem
-from exchange.api.routes import catalog, health, keys, lookups
+from exchange.api.routes import catalog, health, keys, lookups, status_lists, supervision
 from exchange.hub import Hub
 
 DESCRIPTION = """
@@ -23,6 +23,6 @@ def create_app(hub: Hub) -> FastAPI:
     app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION)
     app.state.hub = hub
     problem.install(app)
-    for module in (lookups, keys, catalog, health):
+    for module in (lookups, keys, status_lists, supervision, catalog, health):
         app.include_router(module.router)
     return app
