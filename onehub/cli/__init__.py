@@ -7,7 +7,19 @@ from typing import Annotated
 
 import typer
 
-from onehub.cli import audit, consumers, keys, pipelines, setup, sources, verify
+from onehub.cli import (
+    audit,
+    consumers,
+    keys,
+    licenses,
+    pipelines,
+    quality,
+    quarantine,
+    setup,
+    sources,
+    supervision,
+    verify,
+)
 
 app = typer.Typer(
     help="OneHub: data-sharing exchange and e-license hub (一门式一网式).", no_args_is_help=True
@@ -38,3 +50,7 @@ app.add_typer(sources.app, name="sources")
 app.add_typer(consumers.app, name="consumers")
 app.add_typer(keys.app, name="keys")
 app.add_typer(audit.app, name="audit")
+app.add_typer(licenses.app, name="licenses")
+app.add_typer(quarantine.app, name="quarantine")
+app.add_typer(quality.app, name="quality")
+app.add_typer(supervision.app, name="supervision")
