@@ -9,12 +9,16 @@ The catalog is a folder::
 
 Each file is validated by its pydantic model; then references between files are checked (a
 source's department and license type exist, its mapping only names fields of that type, a
-material's license type exists). Every error names the file and the field.
+material's license type exists). Every error names the file, the line and the field: the YAML
+loader records the line of every mapping key and list item (:class:`_Located`), and each source
+keeps ``<file>:<line>`` of its entries (:meth:`Source.where`) for errors found later, when a
+mapped column turns out to be missing from the department's data.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -68,12 +72,72 @@ def _get(table: dict[str, M], key: str, what: str) -> M:
         raise CatalogError(f"unknown {what} {key!r}", code="catalog_unknown_reference") from None
 
 
+class _LocatedDict(dict[Any, Any]):
+    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
+
+    line: int = 0
+    lines: dict[Any, int]
+
+
+class _LocatedList(list[Any]):
+    """A YAML sequence that remembers its own line and the line of each item (1-based)."""
+
+    line: int = 0
+    lines: list[int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences carry line numbers."""
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Any:
+    data = _LocatedDict()
+    data.line = node.start_mark.line + 1
+    data.lines = {}
+    yield data
+    loader.flatten_mapping(node)
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        data[key] = loader.construct_object(value_node, deep=True)
+        data.lines[key] = key_node.start_mark.line + 1
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Any:
+    data = _LocatedList()
+    data.line = node.start_mark.line + 1
+    data.lines = [item.start_mark.line + 1 for item in node.value]
+    yield data
+    data.extend(loader.construct_object(item, deep=True) for item in node.value)
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            return yaml.load(fh, Loader=_LineLoader)  # a SafeLoader subclass: no object tags
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _line(data: Any, loc: Iterable[Any]) -> int | None:
+    """The line of the deepest YAML node along ``loc`` (pydantic's error location)."""
+    line = getattr(data, "line", None)
+    node = data
+    for part in loc:
+        # Anything else is a union tag or a model's own name in the location: skip it.
+        found = (isinstance(node, _LocatedDict) and part in node) or (
+            isinstance(node, _LocatedList) and isinstance(part, int) and part < len(node)
+        )
+        if found:
+            line, node = node.lines[part], node[part]
+    return line
+
+
+def _at(path: Path, line: int | None) -> str:
+    return f"{path}:{line}" if line else str(path)
 
 
 def _parse(model: type[M], data: Any, path: Path, prefix: str = "") -> M:
@@ -81,10 +145,25 @@ def _parse(model: type[M], data: Any, path: Path, prefix: str = "") -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
+            f"{_at(path, _line(data, err['loc']))}: "
             f"{prefix}{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
             for err in exc.errors()
         )
-        raise CatalogError(f"{path}: {problems}") from None
+        raise CatalogError(problems) from None
+
+
+def _origins(data: Any, path: Path) -> dict[str, str]:
+    """``<file>:<line>`` of each top-level key, connector key and mapping entry of a source."""
+    out: dict[str, str] = {}
+    if not isinstance(data, _LocatedDict):
+        return out
+    for key in data:
+        out[str(key)] = _at(path, data.lines[key])
+        child = data[key]
+        if key in ("mapping", "connector") and isinstance(child, _LocatedDict):
+            for sub in child:
+                out[f"{key}.{sub}"] = _at(path, child.lines[sub])
+    return out
 
 
 def _files(directory: Path) -> Iterable[Path]:
@@ -94,7 +173,10 @@ def _files(directory: Path) -> Iterable[Path]:
 def _load_many(model: type[M], directory: Path, key: str) -> dict[str, tuple[M, Path]]:
     out: dict[str, tuple[M, Path]] = {}
     for path in _files(directory):
-        item = _parse(model, _read_yaml(path), path)
+        data = _read_yaml(path)
+        item = _parse(model, data, path)
+        if isinstance(item, Source):
+            item._origin = _origins(data, path)
         name = getattr(item, key)
         if name in out:
             raise CatalogError(f"{path}: {key} {name!r} is already defined in {out[name][1]}")
@@ -172,23 +254,46 @@ def _check_source(
     for target in src.mapping:
         if target not in names:
             raise CatalogError(
-                f"{path}: mapping.{target}: {lt.code} has no field {target!r} "
-                f"(fields: {', '.join(sorted(names))})"
+                f"{src.where(f'mapping.{target}')}: mapping.{target}: {lt.code} has no field "
+                f"{target!r} (fields: {', '.join(sorted(names))})"
             )
     for spec in lt.fields:
         if spec.required and spec.name not in src.mapping:
             raise CatalogError(
-                f"{path}: mapping: required field {spec.name!r} of {lt.code} is not mapped"
+                f"{src.where('mapping')}: mapping: required field {spec.name!r} of {lt.code} "
+                "is not mapped"
             )
     for target, conv in src.mapping.items():
+        if conv.date_format is not None:
+            bad_format = _date_format_problem(conv.date_format)
+            if bad_format:
+                raise CatalogError(
+                    f"{src.where(f'mapping.{target}')}: mapping.{target}.date_format: {bad_format}"
+                )
         if conv.codes is not None:
             spec = lt.field(target)
             allowed = set(spec.codes or {})
             bad = sorted(set(conv.codes.values()) - allowed) if allowed else []
             if bad:
                 raise CatalogError(
-                    f"{path}: mapping.{target}.codes: {bad} are not codes of {lt.code}.{target}"
+                    f"{src.where(f'mapping.{target}')}: mapping.{target}.codes: {bad} "
+                    f"are not codes of {lt.code}.{target}"
                 )
+
+
+_DATE_DIRECTIVES = frozenset({"%Y", "%m", "%d", "%H", "%M", "%S", "%f", "%z", "%%"})
+
+
+def _date_format_problem(date_format: str) -> str | None:
+    """Why ``date_format`` cannot be used by the mapping's date parser, or None."""
+    parts = re.findall(r"%.", date_format)
+    unsupported = sorted(set(parts) - _DATE_DIRECTIVES)
+    if unsupported:
+        return f"{date_format!r}: directives {unsupported} are not supported"
+    for needed in ("%Y", "%m", "%d"):
+        if parts.count(needed) != 1:
+            return f"{date_format!r} must contain {needed} exactly once"
+    return None
 
 
 @functools.cache

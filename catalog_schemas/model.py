@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 HolderKind = Literal["natural_person", "legal_person"]
 SharingClass = Literal["unconditional", "conditional", "not_shared"]
@@ -190,6 +190,32 @@ class Conversion(_Strict):
         return self
 
 
+class SoftDelete(_Strict):
+    """How a source marks a row deleted: a flag column, or a deleted-at column.
+
+    ``{flag: is_deleted}`` (deleted where the trimmed value is one of ``values``, compared
+    case-insensitively) or ``{deleted_at: deleted_at}`` (deleted where the column holds any
+    non-blank value). A deleted row becomes a deletion in the lake (``_deleted``).
+    """
+
+    flag: str | None = Field(default=None, description="flag column")
+    deleted_at: str | None = Field(default=None, description="deleted-at column")
+    values: tuple[str, ...] = Field(
+        default=("1", "true", "t", "y", "yes"), min_length=1, description="flag values: deleted"
+    )
+
+    @model_validator(mode="after")
+    def _one_column(self) -> SoftDelete:
+        if (self.flag is None) == (self.deleted_at is None):
+            raise ValueError("give exactly one of `flag` and `deleted_at`")
+        return self
+
+    @property
+    def column(self) -> str:
+        """The source column that says whether a row is deleted."""
+        return self.flag if self.flag is not None else str(self.deleted_at)
+
+
 class SqlConnector(_Strict):
     kind: Literal["sql"]
     connection: Code = Field(description="connection id: an Airflow Connection or ONEHUB_CONN_<ID>")
@@ -198,6 +224,7 @@ class SqlConnector(_Strict):
     primary_key: str
     watermark: str
     batch_size: int = Field(default=5000, gt=0, le=1_000_000)
+    soft_delete: SoftDelete | None = None
 
     @model_validator(mode="after")
     def _table_or_query(self) -> SqlConnector:
@@ -212,12 +239,171 @@ class FileConnector(_Strict):
     pattern: str = "*.csv"
     format: Literal["csv", "tsv", "jsonl", "xlsx"] = "csv"
     encoding: Literal["utf-8", "utf-8-sig", "gbk", "gb18030", "auto"] = "auto"
-    header_row: int = Field(default=0, ge=0)
+    header_row: int = Field(default=0, ge=0, description="rows (lines) before the header")
+    sheet: str | None = Field(default=None, description="xlsx: the sheet's name (default first)")
     primary_key: str
     batch_size: int = Field(default=5000, gt=0, le=1_000_000)
+    soft_delete: SoftDelete | None = None
+
+    @model_validator(mode="after")
+    def _sheet_only_for_xlsx(self) -> FileConnector:
+        if self.sheet is not None and self.format != "xlsx":
+            raise ValueError("`sheet` applies to xlsx files only")
+        return self
 
 
-Connector = Annotated[SqlConnector | FileConnector, Field(discriminator="kind")]
+class RestPagination(_Strict):
+    """How a JSON API pages: by page number, by offset, by a cursor token, or by a next link."""
+
+    style: Literal["page", "offset", "cursor", "next_link", "none"] = "page"
+    page_param: str = "page"
+    first_page: int = Field(default=1, ge=0)
+    offset_param: str = "offset"
+    size_param: str | None = Field(default="page_size", description="page-size query parameter")
+    page_size: int = Field(default=500, gt=0, le=100_000)
+    cursor_param: str = "cursor"
+    cursor_path: str = Field(default="next_cursor", description="dotted path of the next cursor")
+    next_path: str | None = Field(
+        default="next", description="dotted path of the next URL (else the Link header)"
+    )
+
+
+class RestHmac(_Strict):
+    """HMAC-SHA256 request signing; the key id and secret come from the connection."""
+
+    key_header: str = "X-Key-Id"
+    timestamp_header: str = "X-Timestamp"
+    signature_header: str = "X-Signature"
+
+
+class RestConnector(_Strict):
+    kind: Literal["rest"]
+    connection: Code = Field(description="connection id: the API's base URL (credentials inside)")
+    path: str = Field(description="endpoint path under the base URL, e.g. /api/v1/degrees")
+    params: dict[str, str] = Field(default_factory=dict, description="fixed query parameters")
+    records_path: str = Field(
+        default="data", description="dotted path of the records list ('' = the body itself)"
+    )
+    primary_key: str
+    watermark: str | None = Field(default=None, description="record field to read incrementally")
+    since_param: str | None = Field(
+        default=None, description="query parameter carrying the committed watermark (inclusive)"
+    )
+    pagination: RestPagination = Field(default_factory=RestPagination)
+    auth: Literal["none", "bearer", "hmac"] = "none"
+    hmac: RestHmac = Field(default_factory=RestHmac)
+    batch_size: int = Field(default=5000, gt=0, le=1_000_000)
+    max_retries: int = Field(default=5, ge=0, le=20)
+    backoff_seconds: float = Field(default=1.0, gt=0, description="first retry delay; doubles")
+    max_backoff_seconds: float = Field(default=60.0, gt=0)
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    soft_delete: SoftDelete | None = None
+
+    @model_validator(mode="after")
+    def _since_needs_watermark(self) -> RestConnector:
+        if self.since_param is not None and self.watermark is None:
+            raise ValueError("`since_param` needs `watermark`")
+        return self
+
+
+Connector = Annotated[SqlConnector | FileConnector | RestConnector, Field(discriminator="kind")]
+
+
+ExpectationKind = Literal[
+    "not_null", "pattern", "in_set", "range", "max_length", "date_order", "unique", "division_code"
+]
+
+# Which parameters each kind of source expectation takes (besides `name`); the rest must be unset.
+_EXPECTATION_PARAMS: dict[str, frozenset[str]] = {
+    "not_null": frozenset({"column"}),
+    "pattern": frozenset({"column", "regex"}),
+    "in_set": frozenset({"column", "values"}),
+    "range": frozenset({"column", "min", "max"}),
+    "max_length": frozenset({"column", "max_length"}),
+    "date_order": frozenset({"columns"}),
+    "unique": frozenset({"column"}),
+    "division_code": frozenset({"column", "current_only"}),
+}
+_EXPECTATION_FIELD_TYPES: dict[str, frozenset[str]] = {
+    "pattern": frozenset({"string", "code"}),
+    "max_length": frozenset({"string", "code"}),
+    "division_code": frozenset({"string", "code"}),
+    "range": frozenset({"integer", "decimal"}),
+    "date_order": frozenset({"date"}),
+}
+
+
+class ExpectationSpec(_Strict):
+    """An expectation a source adds to its license type's suite (docs/quality.md)."""
+
+    type: ExpectationKind
+    column: Code | None = None
+    columns: tuple[Code, Code] | None = Field(
+        default=None, description="date_order: (earlier, later)"
+    )
+    regex: str | None = None
+    values: tuple[str, ...] | None = Field(default=None, min_length=1)
+    min: float | None = None
+    max: float | None = None
+    max_length: int | None = Field(default=None, gt=0)
+    current_only: bool = Field(
+        default=False, description="division_code: only codes in use today, not historic ones"
+    )
+    name: Code | None = Field(
+        default=None, description="reason prefix instead of `type` (reason = <name>:<column>)"
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _regex_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            re.compile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _params_fit_the_type(self) -> ExpectationSpec:
+        allowed = _EXPECTATION_PARAMS[self.type]
+        params = ("column", "columns", "regex", "values", "min", "max", "max_length")
+        given = {k for k in params if getattr(self, k) is not None}
+        given |= {"current_only"} if self.current_only else set()
+        extra = sorted(given - allowed)
+        if extra:
+            raise ValueError(f"{self.type} takes no {', '.join(extra)}")
+        needed = allowed - {"min", "max", "current_only"}
+        missing = sorted(needed - given)
+        if missing:
+            raise ValueError(f"{self.type} needs {', '.join(missing)}")
+        if self.type == "range" and self.min is None and self.max is None:
+            raise ValueError("range needs min or max")
+        return self
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The fields the expectation reads."""
+        return self.columns if self.columns is not None else (self.column or "",)
+
+    @property
+    def reason(self) -> str:
+        """What a failing row is told: ``<name or type>:<column>`` (dates: ``<a><=<b>``)."""
+        prefix = self.name or self.type
+        if self.columns is not None:
+            return f"{prefix}:{self.columns[0]}<={self.columns[1]}"
+        return f"{prefix}:{self.column}"
+
+    def problem(self, license_type: LicenseType) -> str | None:
+        """Why this expectation cannot apply to ``license_type``'s fields, or None."""
+        kinds = _EXPECTATION_FIELD_TYPES.get(self.type)
+        for target in self.targets:
+            try:
+                spec = license_type.field(target)
+            except KeyError:
+                return f"{license_type.code} has no field {target!r}"
+            if kinds is not None and spec.type not in kinds:
+                return (
+                    f"{self.type} applies to {'/'.join(sorted(kinds))} fields, "
+                    f"not {target!r} ({spec.type})"
+                )
+        return None
 
 
 class Source(_Strict):
@@ -232,10 +418,44 @@ class Source(_Strict):
     schedule: str | None = "@daily"
     freshness_sla_hours: float = Field(default=24, gt=0)
     quarantine_threshold: float = Field(default=0.05, ge=0, le=1)
+    expectations: tuple[ExpectationSpec, ...] = Field(
+        default=(), description="extra expectations on top of the license type's suite"
+    )
+    # Orchestration (the ingest DAG): a task is retried at least twice, because a department
+    # system that is briefly down should not page anybody.
+    retries: int = Field(default=2, ge=2, le=10)
+    retry_delay_minutes: float = Field(default=5, gt=0, le=24 * 60)
+    timeout_minutes: float = Field(
+        default=60, gt=0, le=7 * 24 * 60, description="per attempt of the ingest task"
+    )
+    tags: tuple[Code, ...] = Field(default=(), description="extra Airflow tags")
+    start_date: dt.date | None = Field(
+        default=None, description="first interval Airflow schedules (default 2026-01-01)"
+    )
+    backfill: bool = Field(
+        default=False,
+        description="Airflow catchup: every missed interval since start_date gets its own run",
+    )
+    _origin: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _expectations_read_mapped_fields(self) -> Source:
+        for i, spec in enumerate(self.expectations):
+            unmapped = [t for t in spec.targets if t not in self.mapping]
+            if unmapped:
+                raise ValueError(f"expectations.{i}: {unmapped} are not fields this source maps")
+        return self
 
     @property
     def dag_id(self) -> str:
         return f"ingest__{self.department}__{self.name}"
+
+    def where(self, key: str) -> str:
+        """``<file>:<line>`` of the YAML entry ``key`` (``mapping.<field>``), else the source."""
+        for candidate in (key, key.split(".")[0]):
+            if candidate in self._origin:
+                return self._origin[candidate]
+        return f"source {self.name!r}"
 
 
 class Material(_Strict):

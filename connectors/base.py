@@ -18,6 +18,18 @@ class ReadBatch(NamedTuple):
     state: dict[str, Any]
 
 
+class Backlog(NamedTuple):
+    """How far the committed state is behind the source, as far as the connector can tell."""
+
+    source_watermark: Any = None
+    """The newest watermark in the source now (SQL), or None."""
+    lag: str | None = None
+    """Human-readable distance: ``2 h 5 min`` (times), ``120`` (numbers), ``3 files``."""
+    waiting: int | None = None
+    """Rows (SQL) or files (file drop) not yet read; None if unknown."""
+    unit: str = "rows"
+
+
 class Connector(Protocol):
     """An incremental reader of one department source."""
 
@@ -27,4 +39,8 @@ class Connector(Protocol):
 
     def finish(self, state: dict[str, Any]) -> None:
         """Tidy up once ``state`` is durably committed (the file drop archives its files)."""
+        ...
+
+    def backlog(self, state: dict[str, Any] | None) -> Backlog:
+        """What the source holds beyond ``state`` (for ``onehub sources status``)."""
         ...

@@ -25,6 +25,14 @@ lines and no line were blank. JSON Lines are parsed line by line (values as
 ``_row_ref`` is the physical line. Encodings: utf-8, utf-8-sig, gbk, gb18030, or ``auto``
 (a UTF-8 BOM means utf-8-sig, a GB18030 BOM gb18030, else utf-8 if the whole file decodes,
 else gb18030). A leading BOM is dropped in every encoding.
+
+XLSX files are read with openpyxl in read-only mode (rows streamed, never the whole workbook in
+memory), from the sheet named ``sheet`` (default: the first). ``header_row`` rows are skipped
+before the header; header cells must be distinct non-blank text, trailing blank header cells are
+dropped; blank rows are skipped; a row with a value beyond the header is ragged. Values as
+:func:`connectors.cell.cell_text` renders them (a date cell ``2016-03-23T00:00:00``, ``12.0``
+as ``12``); ``_row_ref`` is ``<file>:<sheet row>``. ``encoding`` does not apply (the format is
+UTF-8 XML inside a zip).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import json
 import logging
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +58,7 @@ import pyarrow.csv as pacsv
 
 from catalog_schemas.errors import FatalError
 from catalog_schemas.model import FileConnector, Source
-from connectors.base import ROW_REF, ReadBatch
+from connectors.base import ROW_REF, Backlog, ReadBatch
 from connectors.cell import cell_text
 
 logger = logging.getLogger(__name__)
@@ -98,11 +107,6 @@ class FileDropConnector:
             raise FatalError(
                 f"source {source.name!r} is not a file-drop source", code="connector_kind"
             )
-        if source.connector.format == "xlsx":
-            raise FatalError(
-                f"source {source.name!r}: xlsx drops are not yet supported (use csv, tsv or jsonl)",
-                code="format_unsupported",
-            )
         self._source = source
         self._spec: FileConnector = source.connector
         self._folder = Path(location)
@@ -140,6 +144,16 @@ class FileDropConnector:
             if self._sha256(path) in done:
                 target = self._move(path, self._folder / ARCHIVE)
                 logger.info("source %s: archived %s", self._source.name, target.name)
+
+    def backlog(self, state: dict[str, Any] | None) -> Backlog:
+        """Complete files not yet read (``waiting``); files still being written are not counted."""
+        done = set((state or {}).get("done") or [])
+        waiting = [p for p in self._ready_files() if self._sha256(p) not in done]
+        incomplete = len(self._candidates()) - len(self._ready_files())
+        lag = f"{len(waiting)} file{'' if len(waiting) == 1 else 's'}" + (
+            f" (+{incomplete} incomplete)" if incomplete else ""
+        )
+        return Backlog(source_watermark=None, lag=lag, waiting=len(waiting), unit="files")
 
     # -- which files -------------------------------------------------------------------------
 
@@ -192,6 +206,15 @@ class FileDropConnector:
 
     def _inspect(self, path: Path) -> _Layout:
         """Decode and parse the whole file once; raise UnreadableFileError if it cannot be read."""
+        if self._spec.format == "xlsx":
+            columns: tuple[str, ...] = ()
+            rows = 0
+            for number, values in self._xlsx_rows(path):
+                if number == 0:
+                    columns = _checked_columns(tuple(str(v) for v in values))
+                else:
+                    rows += 1
+            return _Layout("xlsx", columns, rows)
         encodings = self._encodings(path)
         for i, encoding in enumerate(encodings):
             try:
@@ -236,6 +259,9 @@ class FileDropConnector:
         """The file's rows as string batches with ``_row_ref``, in whatever sizes parsing gives."""
         if self._spec.format == "jsonl":
             yield from self._json_batches(path, layout)
+            return
+        if self._spec.format == "xlsx":
+            yield from self._xlsx_batches(path, layout)
             return
         first_line = self._spec.header_row + 2  # header_row lines skipped, then the header
         with path.open("rb") as raw:
@@ -291,6 +317,92 @@ class FileDropConnector:
         except pa.ArrowInvalid as exc:
             raise (UnreadableFileError(invalid[0]) if invalid else _parse_error(exc)) from None
         return reader, invalid
+
+    def _xlsx_rows(self, path: Path) -> Iterator[tuple[int, list[str | None]]]:
+        """``(0, header)`` then ``(sheet row, values)`` of each non-blank row, checked."""
+        import openpyxl  # imported on first use: only xlsx drops need it
+
+        try:
+            with warnings.catch_warnings():
+                # openpyxl warns about styles and extensions it ignores; they do not matter here
+                warnings.simplefilter("ignore")
+                book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        except Exception as exc:  # any failure to open means the file is unreadable
+            raise UnreadableFileError(
+                f"bad_xlsx: cannot open the workbook ({type(exc).__name__})"
+            ) from None
+        try:
+            sheet_name = self._spec.sheet
+            if sheet_name is not None and sheet_name not in book.sheetnames:
+                raise UnreadableFileError(
+                    f"missing_sheet: no sheet named {sheet_name!r} "
+                    f"(sheets: {', '.join(book.sheetnames)})"
+                )
+            if not book.sheetnames:
+                raise UnreadableFileError("missing_sheet: the workbook has no sheet")
+            sheet = book[sheet_name] if sheet_name is not None else book.worksheets[0]
+            if not hasattr(sheet, "reset_dimensions"):
+                raise UnreadableFileError("missing_sheet: the sheet is not a worksheet")
+            # Exporters often write a wrong <dimension>; read what is there instead.
+            sheet.reset_dimensions()
+            width = 0
+            try:
+                for cells in sheet.iter_rows(min_row=self._spec.header_row + 1):
+                    values = [_xlsx_text(c.value) for c in cells]
+                    if not any(v not in (None, "") for v in values):
+                        continue
+                    number = next((c.row for c in cells if getattr(c, "row", None)), 0)
+                    if not width:
+                        while values and values[-1] in (None, ""):
+                            values.pop()
+                        if any(v is None or not v.strip() for v in values):
+                            raise UnreadableFileError("bad_header: a header cell is blank")
+                        if len(set(values)) != len(values):
+                            raise UnreadableFileError(
+                                "duplicate_columns: the header names a column twice"
+                            )
+                        width = len(values)
+                        yield 0, values
+                        continue
+                    if any(v not in (None, "") for v in values[width:]):
+                        raise UnreadableFileError(
+                            f"ragged_row: row {number}: values beyond the {width} header columns"
+                        )
+                    yield number, (values + [None] * width)[:width]
+            except UnreadableFileError:
+                raise
+            except Exception as exc:  # a corrupt sheet fails in many ways, all unreadable
+                raise UnreadableFileError(
+                    f"bad_xlsx: the sheet cannot be read ({type(exc).__name__})"
+                ) from None
+            if not width:
+                raise UnreadableFileError("bad_header: the sheet has no header row")
+        finally:
+            book.close()
+
+    def _xlsx_batches(self, path: Path, layout: _Layout) -> Iterator[pa.RecordBatch]:
+        columns: list[list[str | None]] = [[] for _ in layout.columns]
+        refs: list[str] = []
+
+        def flush() -> pa.RecordBatch:
+            arrays = [pa.array(values, pa.string()) for values in columns]
+            arrays.append(pa.array(refs, pa.string()))
+            batch = pa.RecordBatch.from_arrays(arrays, names=[*layout.columns, ROW_REF])
+            for values in columns:
+                values.clear()
+            refs.clear()
+            return batch
+
+        for number, values in self._xlsx_rows(path):
+            if number == 0:
+                continue
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
+            refs.append(f"{path.name}:{number}")
+            if len(refs) >= self._spec.batch_size:
+                yield flush()
+        if refs:
+            yield flush()
 
     def _json_records(self, path: Path, encoding: str) -> Iterator[tuple[int, dict[str, Any]]]:
         with path.open("rb") as raw:
@@ -426,6 +538,13 @@ class _Utf8Stream(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
+
+
+def _xlsx_text(value: Any) -> str | None:
+    """A cell's text; a whole float (how Excel stores every number) without its ``.0``."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return cell_text(value)
 
 
 def _checked_columns(columns: tuple[str, ...]) -> tuple[str, ...]:

@@ -6,7 +6,11 @@ code map (or, for a code field without one, a check that the value is a catalog 
 typed parse (date, integer, decimal), taken from the conversions or else from the field's type.
 A value that fails a step becomes null and its row gets a reason in ``_errors``:
 ``bad_date:<field>``, ``bad_integer:<field>``, ``bad_decimal:<field>``, ``unknown_code:<field>``;
-a SQL row without a watermark gets ``missing_watermark:<column>``.
+a SQL or REST row without a watermark gets ``missing_watermark:<column>``.
+
+A source that declares ``soft_delete`` gets one more column, ``_deleted`` (boolean, never null):
+whether the row's flag (or deleted-at) column says the department deleted it. The pipeline turns
+those rows into deletions in the lake instead of gating them as records.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from catalog_schemas.model import (
     FieldSpec,
     FieldType,
     LicenseType,
+    RestConnector,
+    SoftDelete,
     Source,
     SqlConnector,
 )
@@ -31,6 +37,7 @@ from connectors.base import ROW_REF
 from connectors.conversion import Mask
 
 ERRORS = "_errors"
+DELETED = "_deleted"
 
 ARROW_TYPES: dict[FieldType, pa.DataType] = {
     "string": pa.string(),
@@ -58,9 +65,10 @@ def output_schema(license_type: LicenseType, source: Source) -> pa.Schema:
         for f in license_type.fields
         if f.name in source.mapping
     ]
-    return pa.schema(
-        [*fields, pa.field(ROW_REF, pa.string()), pa.field(ERRORS, pa.list_(pa.string()))]
-    )
+    system = [pa.field(ROW_REF, pa.string()), pa.field(ERRORS, pa.list_(pa.string()))]
+    if source.connector.soft_delete is not None:
+        system.append(pa.field(DELETED, pa.bool_(), nullable=False))
+    return pa.schema([*fields, *system])
 
 
 def apply_mapping(batch: pa.RecordBatch, *, source: Source, license_type: LicenseType) -> pa.Table:
@@ -78,6 +86,8 @@ def apply_mapping(batch: pa.RecordBatch, *, source: Source, license_type: Licens
             f"that {license_type.code} lacks",
             code="mapping_invalid",
         )
+    if batch.num_rows == 0:
+        batch = _with_every_column(batch, source)
     names = batch.schema.names
     if ROW_REF not in names:
         raise FatalError(
@@ -87,10 +97,19 @@ def apply_mapping(batch: pa.RecordBatch, *, source: Source, license_type: Licens
     for target, conv in source.mapping.items():
         if conv.column is not None and conv.column not in names:
             raise FatalError(
-                f"source {source.name!r}: mapping of {target!r} reads column {conv.column!r}, "
-                f"which the source did not deliver (columns: {delivered})",
+                f"{source.where(f'mapping.{target}')}: source {source.name!r}: mapping of "
+                f"{target!r} reads column {conv.column!r}, which the source did not deliver "
+                f"(columns: {delivered})",
                 code="mapping_column_missing",
             )
+    soft_delete = source.connector.soft_delete
+    if soft_delete is not None and soft_delete.column not in names:
+        raise FatalError(
+            f"{source.where('connector.soft_delete')}: source {source.name!r}: soft_delete reads "
+            f"column {soft_delete.column!r}, which the source did not deliver "
+            f"(columns: {delivered})",
+            code="mapping_column_missing",
+        )
 
     failures: list[tuple[str, Mask]] = []
     columns: list[pa.Array] = []
@@ -102,15 +121,42 @@ def apply_mapping(batch: pa.RecordBatch, *, source: Source, license_type: Licens
         failures.extend(field_failures)
 
     connector = source.connector
-    if isinstance(connector, SqlConnector) and connector.watermark in names:
-        missing = pc.is_null(batch.column(connector.watermark)).to_numpy(zero_copy_only=False)
-        failures.append(
-            (f"missing_watermark:{connector.watermark}", np.asarray(missing, dtype=np.bool_))
-        )
+    watermark = connector.watermark if isinstance(connector, SqlConnector | RestConnector) else None
+    if watermark is not None and watermark in names:
+        missing = pc.is_null(
+            conversion.blank_to_null(conversion.as_text(batch.column(watermark)))
+        ).to_numpy(zero_copy_only=False)
+        failures.append((f"missing_watermark:{watermark}", np.asarray(missing, dtype=np.bool_)))
 
     columns.append(conversion.as_text(batch.column(ROW_REF)))
     columns.append(_error_lists(failures, batch.num_rows))
+    if soft_delete is not None:
+        columns.append(deleted_mask(batch.column(soft_delete.column), soft_delete))
     return pa.Table.from_arrays(columns, schema=output_schema(license_type, source))
+
+
+def _with_every_column(batch: pa.RecordBatch, source: Source) -> pa.RecordBatch:
+    """An empty batch with every column the mapping reads (an empty page names no columns)."""
+    wanted = [c.column for c in source.mapping.values() if c.column is not None]
+    if source.connector.soft_delete is not None:
+        wanted.append(source.connector.soft_delete.column)
+    if ROW_REF not in batch.schema.names:
+        wanted.append(ROW_REF)
+    missing = [n for n in dict.fromkeys(wanted) if n not in batch.schema.names]
+    for name in missing:
+        batch = batch.append_column(name, pa.array([], pa.string()))
+    return batch
+
+
+def deleted_mask(values: pa.Array | pa.ChunkedArray, soft_delete: SoftDelete) -> pa.Array:
+    """Whether each row is deleted: its flag is one of the values, or its deleted-at is set."""
+    text = conversion.blank_to_null(conversion.as_text(values))
+    if soft_delete.flag is not None:
+        wanted = pa.array(sorted({v.strip().lower() for v in soft_delete.values}), pa.string())
+        deleted = pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(text)), value_set=wanted)
+    else:
+        deleted = pc.is_valid(text)
+    return pc.fill_null(deleted, False)
 
 
 def _field(

@@ -40,7 +40,7 @@ from sqlalchemy.types import NullType
 
 from catalog_schemas.errors import FatalError, RetriableError
 from catalog_schemas.model import Source, SqlConnector
-from connectors.base import ROW_REF, ReadBatch
+from connectors.base import ROW_REF, Backlog, ReadBatch
 from connectors.cell import cell_text
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,40 @@ class SqlSourceConnector:
 
     def finish(self, state: dict[str, Any]) -> None:
         """Nothing to tidy up: the state alone records progress."""
+
+    def backlog(self, state: dict[str, Any] | None) -> Backlog:
+        """The source's newest watermark, how far ``state`` is behind it, and rows not yet read."""
+        state = state or {}
+        engine, owned = self._engine()
+        try:
+            with engine.connect() as conn:
+                relation = self._relation(conn)
+                wm = relation.clause.c[self._spec.watermark]
+                pk = relation.clause.c[self._spec.primary_key]
+                newest = conn.execute(
+                    sa.select(sa.func.max(wm)).select_from(relation.clause)
+                ).scalar()
+                count = sa.select(sa.func.count()).select_from(relation.clause)
+                if "watermark" in state and newest is not None:
+                    cw = _decode_watermark(state["watermark"], like=newest)
+                    cp = _bind(state["pk"])
+                    count = count.where(sa.or_(wm > _bind(cw), sa.and_(wm == _bind(cw), pk > cp)))
+                else:
+                    cw = None
+                    count = count.where(wm.is_not(None))
+                waiting = int(conn.execute(count).scalar() or 0)
+        except sa.exc.SQLAlchemyError as exc:
+            raise _classify(self._source.name, exc) from exc
+        finally:
+            if owned:
+                engine.dispose()
+        return Backlog(
+            source_watermark=None
+            if newest is None
+            else _encode_watermark(newest, self._source.name),
+            lag=_distance(newest, cw),
+            waiting=waiting,
+        )
 
     def _engine(self) -> tuple[sa.Engine, bool]:
         if isinstance(self._location, sa.Engine):
@@ -304,6 +338,34 @@ def _decode_watermark(value: Any, *, like: Any) -> Any:
     if isinstance(like, decimal.Decimal):
         return decimal.Decimal(str(value))
     return value
+
+
+def _distance(newest: Any, committed: Any) -> str | None:
+    """``newest - committed`` for people: ``1 d 2 h 5 min`` (times) or the difference (numbers)."""
+    if newest is None or committed is None:
+        return None
+    if isinstance(newest, str) and isinstance(committed, str):
+        try:  # SQLite keeps datetimes as text
+            newest, committed = (
+                dt.datetime.fromisoformat(newest),
+                dt.datetime.fromisoformat(committed),
+            )
+        except ValueError:
+            return None if newest == committed else "behind"
+    if isinstance(newest, dt.datetime | dt.date) and type(newest) is type(committed):
+        delta = newest - committed
+        if isinstance(delta, dt.timedelta):
+            seconds = int(delta.total_seconds())
+            days, rest = divmod(max(seconds, 0), 86_400)
+            hours, rest = divmod(rest, 3_600)
+            minutes, secs = divmod(rest, 60)
+            parts = [f"{days} d"] if days else []
+            parts += [f"{hours} h"] if hours else []
+            parts += [f"{minutes} min"] if minutes else []
+            return " ".join(parts) or f"{secs} s"
+    if isinstance(newest, int | float | decimal.Decimal) and not isinstance(newest, bool):
+        return cell_text(newest - committed)
+    return None if newest == committed else "behind"
 
 
 def _classify(source: str, exc: sa.exc.SQLAlchemyError) -> Exception:

@@ -1,97 +1,407 @@
 """The tamper-evident audit log: every access to a holder's data, hash-chained.
 
-``row_hash = sha256(prev_hash || canonical JSON of the row)``; editing, deleting or reordering
-a row breaks the chain at that row, which :func:`verify_chain` names.
+``row_hash = sha256(prev_hash || canonical JSON of the row)``, and the one-row ``audit_head``
+holds the last seq and hash. Editing, deleting or reordering a row breaks the chain at that row,
+and cutting rows off the end leaves the head pointing past the last one; :func:`verify_chain`
+names the first broken row either way.
+
+Appends serialise on the head row (an UPDATE takes its lock on PostgreSQL and the write lock on
+SQLite), so any number of API processes extend one chain. The API appends through
+:class:`AuditWriter`, which commits the rows of concurrent requests together (a group commit)
+and answers each request only once its row is durable.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
-from typing import Any
+import logging
+import os
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, cast
 
 import rfc8785
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog_schemas.errors import RetriableError
-from exchange.model import AuditEntry
+from catalog_schemas.errors import RetriableError, ValidationFailedError
+from exchange.model import AuditEntry, AuditHead, AuditLicense, Consumer
+from license_store.model import LicenseHolder
 
-GENESIS = "0" * 64
+logger = logging.getLogger(__name__)
+
+GENESIS: Final = "0" * 64
+_HEAD_ID: Final = 1
+# Column sizes (exchange.model.AuditEntry): checked before a row joins a batch, so one bad row
+# can never fail the group commit of the others.
+_LIMITS: Final = {"consumer": 128, "action": 32, "purpose": 256, "service_item": 64, "result": 32}
 
 
-def _digest(prev_hash: str, entry: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + rfc8785.dumps(entry)).hexdigest()
+class AuditUnavailableError(RetriableError):
+    """The audit row could not be made durable, so the call's answer is withheld."""
+
+    code = "audit_unavailable"
 
 
-def _payload(row: AuditEntry) -> dict[str, Any]:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC)
+@dataclass(frozen=True)
+class Entry:
+    """One access, before it is given its place in the chain."""
+
+    at: dt.datetime
+    consumer: str
+    action: str
+    purpose: str
+    service_item: str | None
+    holder_key: str | None
+    licenses: tuple[str, ...] = ()
+    result: str = "ok"
+    request_id: str | None = None
+    restricted_until: dt.date | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.at.utcoffset() is None:
+            raise ValidationFailedError("an audit entry needs an aware time")
+        for name, limit in _LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                raise ValidationFailedError(f"audit {name} is longer than {limit} characters")
+        object.__setattr__(self, "licenses", tuple(self.licenses))
+
+
+def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + rfc8785.dumps(payload)).hexdigest()
+
+
+def _utc_text(at: dt.datetime) -> str:
+    # SQLite hands back naive datetimes, which the hub always stores in UTC.
+    aware = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.UTC).isoformat()
+
+
+def _payload(row: Any) -> dict[str, Any]:
+    restricted = row["restricted_until"]
     return {
-        "seq": row.seq,
-        "at": at.astimezone(dt.UTC).isoformat(),
-        "consumer": row.consumer,
-        "action": row.action,
-        "purpose": row.purpose,
-        "service_item": row.service_item,
-        "holder_key": row.holder_key,
-        "licenses": list(row.licenses),
-        "result": row.result,
+        "seq": row["seq"],
+        "at": _utc_text(row["at"]),
+        "consumer": row["consumer"],
+        "action": row["action"],
+        "purpose": row["purpose"],
+        "service_item": row["service_item"],
+        "holder_key": row["holder_key"],
+        "licenses": list(row["licenses"]),
+        "result": row["result"],
+        "request_id": row["request_id"],
+        "restricted_until": restricted.isoformat() if restricted is not None else None,
+        "detail": dict(row["detail"] or {}),
     }
 
 
-def append(
+def _payload_columns() -> tuple[str, ...]:
+    return (
+        "seq",
+        "at",
+        "consumer",
+        "action",
+        "purpose",
+        "service_item",
+        "holder_key",
+        "licenses",
+        "result",
+        "request_id",
+        "restricted_until",
+        "detail",
+    )
+
+
+def _lock_head(session: Session) -> tuple[int, str]:
+    """Lock the head row and return the chain's last (seq, hash); create the head if missing."""
+    for _ in range(3):
+        found = session.execute(
+            sa.update(AuditHead)
+            .where(AuditHead.id == _HEAD_ID)
+            .values(seq=AuditHead.seq)
+            .returning(AuditHead.seq, AuditHead.row_hash)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if found is not None:
+            return int(found[0]), str(found[1])
+        last = session.execute(
+            sa.select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
+        ).first()
+        seq, row_hash = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+        try:
+            with session.begin_nested():
+                session.execute(
+                    sa.insert(AuditHead).values(id=_HEAD_ID, seq=seq, row_hash=row_hash)
+                )
+        except IntegrityError:
+            continue  # another writer created it first: lock theirs
+    raise AuditUnavailableError("could not lock the audit head", code="audit_contention")
+
+
+def append_entries(*, session: Session, entries: Sequence[Entry]) -> list[int]:
+    """Chain ``entries`` onto the log in the caller's transaction; their seqs, in order.
+
+    The head stays locked until the caller commits, so commit soon after.
+    """
+    if not entries:
+        return []
+    seq, prev = _lock_head(session)
+    rows: list[dict[str, Any]] = []
+    links: list[dict[str, Any]] = []
+    for entry in entries:
+        seq += 1
+        row: dict[str, Any] = {
+            "seq": seq,
+            "at": entry.at.astimezone(dt.UTC),
+            "consumer": entry.consumer,
+            "action": entry.action,
+            "purpose": entry.purpose,
+            "service_item": entry.service_item,
+            "holder_key": entry.holder_key,
+            "licenses": list(entry.licenses),
+            "result": entry.result,
+            "request_id": entry.request_id,
+            "restricted_until": entry.restricted_until,
+            "detail": dict(entry.detail),
+            "prev_hash": prev,
+        }
+        row["row_hash"] = prev = _digest(prev, _payload(row))
+        rows.append(row)
+        links.extend({"seq": seq, "license_id": lid} for lid in dict.fromkeys(entry.licenses))
+    # Core inserts: the ORM's unit of work costs more than the rows here.
+    session.execute(sa.insert(cast(sa.Table, AuditEntry.__table__)), rows)
+    if links:
+        session.execute(sa.insert(cast(sa.Table, AuditLicense.__table__)), links)
+    session.execute(
+        sa.update(AuditHead)
+        .where(AuditHead.id == _HEAD_ID)
+        .values(seq=seq, row_hash=prev)
+        .execution_options(synchronize_session=False)
+    )
+    return [row["seq"] for row in rows]
+
+
+def append(*, session: Session, entry: Entry) -> int:
+    """Append one row in the caller's transaction (commit it with the change it records)."""
+    return append_entries(session=session, entries=[entry])[0]
+
+
+@dataclass
+class _Pending:
+    entry: Entry
+    future: concurrent.futures.Future[int]
+
+
+class AuditWriter:
+    """Appends the rows of concurrent requests in one transaction each (group commit).
+
+    One thread per process, started on first use (and again in a forked child). ``append``
+    returns only when the row is committed; if it cannot be, it raises AuditUnavailableError
+    and the request must not answer with the data.
+    """
+
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        *,
+        max_batch: int = 256,
+        timeout_seconds: float = 30.0,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._sessions = sessions
+        self._max_batch = max_batch
+        self._timeout = timeout_seconds
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    def submit(self, entry: Entry) -> concurrent.futures.Future[int]:
+        """Queue ``entry``; the future gives its seq once committed."""
+        self._ensure_thread()
+        future: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._queue.put(_Pending(entry, future))
+        return future
+
+    def append(self, entry: Entry) -> int:
+        """Append ``entry`` and wait until it is durable; its seq."""
+        future = self.submit(entry)
+        try:
+            return future.result(timeout=self._timeout)
+        except concurrent.futures.TimeoutError:
+            raise AuditUnavailableError("the audit log did not answer in time") from None
+
+    def close(self) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None and self._pid == os.getpid():
+            self._queue.put(None)
+            thread.join(timeout=self._timeout)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid():
+            return
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid():
+                self._queue = queue.SimpleQueue()  # a forked child must not share the parent's
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
+        error: BaseException | None = None
+        for attempt in range(3):
+            try:
+                with self._sessions() as session, session.begin():
+                    seqs = append_entries(session=session, entries=[p.entry for p in batch])
+            except (DBAPIError, RetriableError) as exc:
+                # A lost connection or a lock timeout: the transaction rolled back, so retrying
+                # cannot write a row twice.
+                error = exc
+                logger.warning(
+                    "audit batch of %d failed (attempt %d): %s",
+                    len(batch),
+                    attempt + 1,
+                    type(exc).__name__,
+                )
+                continue
+            for pending, seq in zip(batch, seqs, strict=True):
+                pending.future.set_result(seq)
+            if self._on_commit is not None:
+                self._on_commit(len(batch))
+            return
+        logger.error("audit batch of %d could not be written", len(batch))
+        for pending in batch:
+            failure = AuditUnavailableError("the audit log could not be written")
+            failure.__cause__ = error
+            pending.future.set_exception(failure)
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where the chain breaks: the first row that is missing, altered or out of place."""
+
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.seq}: {self.reason}"
+
+
+def verify_chain(*, session: Session) -> ChainBreak | None:
+    """Walk the chain; the first broken row, or None when the chain is whole."""
+    prev = GENESIS
+    expected = 1
+    query = sa.select(
+        *(getattr(AuditEntry, c) for c in _payload_columns()),
+        AuditEntry.prev_hash,
+        AuditEntry.row_hash,
+    ).order_by(AuditEntry.seq)
+    for row in session.execute(query.execution_options(yield_per=2000)).mappings():
+        if row["seq"] != expected:
+            return ChainBreak(expected, "missing (deleted, or the rows after it were moved)")
+        if row["prev_hash"] != prev:
+            return ChainBreak(row["seq"], "does not follow the row before it (reordered or edited)")
+        if row["row_hash"] != _digest(prev, _payload(row)):
+            return ChainBreak(row["seq"], "altered (its hash does not match its content)")
+        prev = row["row_hash"]
+        expected += 1
+    last = expected - 1
+    head = session.get(AuditHead, _HEAD_ID)
+    if head is None:
+        return ChainBreak(last, "the chain head is missing") if last else None
+    if head.seq > last:
+        return ChainBreak(last + 1, "missing (rows were cut off the end of the chain)")
+    if head.seq < last:
+        return ChainBreak(head.seq + 1, "added behind the chain head")
+    if head.row_hash != prev:
+        return ChainBreak(last, "altered (the chain head holds another hash)")
+    return None
+
+
+@dataclass(frozen=True)
+class Access:
+    """One line of a holder's access history."""
+
+    seq: int
+    at: dt.datetime
+    consumer: str
+    consumer_kind: str | None
+    department: str | None
+    action: str
+    purpose: str
+    service_item: str | None
+    licenses: tuple[str, ...]
+    result: str
+
+
+def access_history(
     *,
     session: Session,
-    at: dt.datetime,
-    consumer: str,
-    action: str,
-    purpose: str,
-    service_item: str | None,
-    holder_key: str | None,
-    licenses: Sequence[str],
-    result: str,
-) -> AuditEntry:
-    """Append one row to the chain inside the caller's transaction (commit before responding)."""
-    last = session.execute(
-        sa.select(AuditEntry.seq, AuditEntry.row_hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    row = AuditEntry(
-        seq=seq,
-        at=at.astimezone(dt.UTC),
-        consumer=consumer,
-        action=action,
-        purpose=purpose,
-        service_item=service_item,
-        holder_key=holder_key,
-        licenses=list(licenses),
-        result=result,
-        prev_hash=prev,
-        row_hash="",
+    holder_key: str,
+    today: dt.date,
+    limit: int = 100,
+    before_seq: int | None = None,
+) -> list[Access]:
+    """Every access to the holder's data, newest first; embargoed rows only after their date.
+
+    An access counts when it named the holder or touched a license the holder is on (a lookup
+    of one spouse reads the other's marriage certificate too).
+    """
+    via_license = (
+        sa.select(AuditLicense.seq)
+        .join(LicenseHolder, LicenseHolder.license_id == AuditLicense.license_id)
+        .where(LicenseHolder.holder_key == holder_key)
     )
-    row.row_hash = _digest(prev, _payload(row))
-    session.add(row)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError as exc:  # another writer took this seq first: the caller retries
-        raise RetriableError("audit log busy, retry", code="audit_contention") from exc
-    return row
-
-
-def verify_chain(*, session: Session) -> int | None:
-    """Walk the chain; the seq of the first broken row, or None when the chain is whole."""
-    prev = GENESIS
-    expected_seq = 1
-    for row in session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq)).yield_per(1000):
-        if (
-            row.seq != expected_seq
-            or row.prev_hash != prev
-            or row.row_hash != _digest(prev, _payload(row))
-        ):
-            return row.seq
-        prev = row.row_hash
-        expected_seq += 1
-    return None
+    query = (
+        sa.select(AuditEntry, Consumer.kind, Consumer.department)
+        .outerjoin(Consumer, Consumer.name == AuditEntry.consumer)
+        .where(sa.or_(AuditEntry.holder_key == holder_key, AuditEntry.seq.in_(via_license)))
+        .where(sa.or_(AuditEntry.restricted_until.is_(None), AuditEntry.restricted_until <= today))
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+    )
+    if before_seq is not None:
+        query = query.where(AuditEntry.seq < before_seq)
+    return [
+        Access(
+            seq=row.seq,
+            at=row.at if row.at.tzinfo else row.at.replace(tzinfo=dt.UTC),
+            consumer=row.consumer,
+            consumer_kind=kind,
+            department=department,
+            action=row.action,
+            purpose=row.purpose,
+            service_item=row.service_item,
+            licenses=tuple(row.licenses),
+            result=row.result,
+        )
+        for row, kind, department in session.execute(query)
+    ]

@@ -1,26 +1,65 @@
-"""Registered consumers of the exchange API and their keys (stored hashed, shown once)."""
+"""Registered consumers of the exchange API and their keys (stored hashed, shown once).
+
+A key reads ``oh_<key id>_<secret>``. The key id finds the row; only SHA-256 of the secret is
+stored (the secret is 256 random bits, so a slow password hash would add nothing). A disabled
+consumer is refused on its next call: every call reads the row.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
-from typing import Literal
+from typing import Final
 
 import sqlalchemy as sa
+from limits import parse_many
 from sqlalchemy.orm import Session
 
 from catalog_schemas.catalog import Catalog
-from catalog_schemas.errors import AuthenticationError, ConflictError, PermissionDeniedError
+from catalog_schemas.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationFailedError,
+)
 from exchange.model import Consumer
+from exchange.sharing import CONSUMER_KINDS, RESTRICT_SCOPE, ConsumerKind, scopes_for
 
-ConsumerKind = Literal["department", "counter", "online_hall", "kiosk"]
-_PREFIX = "oh"
+_PREFIX: Final = "oh"
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+MAX_KEY_CHARS: Final = 128
+
+
+class ConsumerNotFoundError(NotFoundError):
+    """No consumer has this name."""
+
+    code = "consumer_not_found"
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def _new_key() -> tuple[str, str, str]:
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return key_id, _hash(secret), f"{_PREFIX}_{key_id}_{secret}"
+
+
+def check_rate_limit(text: str) -> str:
+    """``text`` if the limits library parses it (``"50/second"``, ``"10/second;500/minute"``)."""
+    try:
+        parse_many(text)
+    except ValueError:
+        raise ValidationFailedError(
+            f"rate limit {text!r} is not like '50/second' or '10/second;500/minute'",
+            code="rate_limit_invalid",
+        ) from None
+    return text
 
 
 def register(
@@ -31,25 +70,42 @@ def register(
     kind: ConsumerKind,
     department: str,
     now: dt.datetime,
+    may_restrict: bool = False,
+    rate_limit: str | None = None,
 ) -> tuple[Consumer, str]:
     """Register a consumer; returns it and its API key, which is never shown again."""
+    if not _NAME.fullmatch(name):
+        raise ValidationFailedError(
+            "a consumer name is 1-128 letters, digits, '.', '_' or '-'", code="consumer_name"
+        )
+    if kind not in CONSUMER_KINDS:
+        raise ValidationFailedError(
+            f"consumer kind must be one of {', '.join(CONSUMER_KINDS)}", code="consumer_kind"
+        )
+    if may_restrict and kind != "department":
+        raise ValidationFailedError(
+            "only a department may be allowed to restrict audit entries", code="consumer_kind"
+        )
     catalog.department(department)  # raises CatalogError for an unknown department
+    if rate_limit is not None:
+        check_rate_limit(rate_limit)
     if session.scalar(sa.select(Consumer.id).where(Consumer.name == name)) is not None:
         raise ConflictError(f"consumer {name!r} already exists", code="consumer_exists")
-    key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
+    key_id, key_hash, key = _new_key()
     consumer = Consumer(
         name=name,
         kind=kind,
         department=department,
         key_id=key_id,
-        key_hash=_hash(secret),
+        key_hash=key_hash,
         disabled=False,
         created_at=now,
+        scopes=scopes_for(catalog, department=department, kind=kind, may_restrict=may_restrict),
+        rate_limit=rate_limit,
     )
     session.add(consumer)
     session.flush()
-    return consumer, f"{_PREFIX}_{key_id}_{secret}"
+    return consumer, key
 
 
 def authenticate(*, session: Session, presented: str | None) -> Consumer:
@@ -59,7 +115,7 @@ def authenticate(*, session: Session, presented: str | None) -> Consumer:
             "an API key is required (Authorization: Bearer <key>)", code="key_missing"
         )
     parts = presented.split("_", 2)
-    if len(parts) != 3 or parts[0] != _PREFIX or len(presented) > 256:
+    if len(presented) > MAX_KEY_CHARS or len(parts) != 3 or parts[0] != _PREFIX:
         raise AuthenticationError("the API key is malformed", code="key_invalid")
     consumer = session.scalar(sa.select(Consumer).where(Consumer.key_id == parts[1]))
     if consumer is None or not hmac.compare_digest(consumer.key_hash, _hash(parts[2])):
@@ -69,5 +125,49 @@ def authenticate(*, session: Session, presented: str | None) -> Consumer:
     return consumer
 
 
+def get_consumer(*, session: Session, name: str) -> Consumer:
+    """The consumer called ``name``, or ConsumerNotFoundError."""
+    consumer = session.scalar(sa.select(Consumer).where(Consumer.name == name))
+    if consumer is None:
+        raise ConsumerNotFoundError(f"no consumer {name!r}")
+    return consumer
+
+
 def list_consumers(*, session: Session) -> list[Consumer]:
+    """Every consumer, in registration order."""
     return list(session.scalars(sa.select(Consumer).order_by(Consumer.id)))
+
+
+def disable(*, session: Session, name: str, now: dt.datetime) -> Consumer:
+    """Disable a consumer: its key is refused from its next call on."""
+    consumer = get_consumer(session=session, name=name)
+    if not consumer.disabled:
+        consumer.disabled = True
+        consumer.disabled_at = now
+        session.flush()
+    return consumer
+
+
+def rotate_key(*, session: Session, name: str, now: dt.datetime) -> tuple[Consumer, str]:
+    """Give a consumer a new key (the old one stops working at once); returns the new key."""
+    consumer = get_consumer(session=session, name=name)
+    key_id, key_hash, key = _new_key()
+    consumer.key_id = key_id
+    consumer.key_hash = key_hash
+    consumer.key_rotated_at = now
+    session.flush()
+    return consumer, key
+
+
+def may_restrict(consumer: Consumer) -> bool:
+    """Whether the consumer may hide its accesses from the holder's history until a date."""
+    return RESTRICT_SCOPE in (consumer.scopes or ())
+
+
+def require_scope(consumer: Consumer, operation: str) -> None:
+    """Raise PermissionDeniedError unless the consumer's scopes include ``operation``."""
+    if operation not in (consumer.scopes or ()):
+        raise PermissionDeniedError(
+            f"a {consumer.kind} consumer may not use this call ({operation})",
+            code="scope_missing",
+        )

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import (
+    CommitProperties,
+    DeltaTable,
+    PostCommitHookProperties,
+    Transaction,
+    write_deltalake,
+)
 from deltalake.exceptions import TableNotFoundError
 
 from catalog_schemas.errors import FatalError
@@ -200,6 +206,40 @@ class LakeTable:
             pa.field("_commit_version", pa.int64()),
         ]
         return table.select([f.name for f in wanted]).cast(pa.schema(wanted))
+
+    def compact(self) -> int:
+        """Rewrite small files into larger ones (bin-packing); the number of files removed.
+
+        An OPTIMIZE commit changes no data, so the change data feed shows nothing for it and
+        issuance is unaffected. Expired log files are left alone: the committed connector state
+        is read back from the commit history.
+        """
+        if not self.exists():
+            return 0
+        metrics = DeltaTable(self.uri).optimize.compact(
+            post_commithook_properties=PostCommitHookProperties(cleanup_expired_logs=False)
+        )
+        return int(metrics.get("numFilesRemoved", 0))
+
+    def vacuum(self, retention_hours: int) -> int:
+        """Delete files no version younger than ``retention_hours`` needs; how many were deleted.
+
+        Time travel and the change feed stop working for versions older than the retention, so
+        the caller vacuums only once issuance has read the change feed up to the latest version.
+        """
+        if retention_hours < 0:
+            raise FatalError("retention_hours must not be negative", code="lake_retention")
+        if not self.exists():
+            return 0
+        deleted = DeltaTable(self.uri).vacuum(
+            retention_hours=retention_hours,
+            dry_run=False,
+            # The retention is the deployment's setting (checked above), not Delta's one-week
+            # default, which would refuse anything shorter.
+            enforce_retention_duration=False,
+            post_commithook_properties=PostCommitHookProperties(cleanup_expired_logs=False),
+        )
+        return len(deleted)
 
     def count(self) -> int:
         if not self.exists():

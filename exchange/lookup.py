@@ -1,23 +1,41 @@
-"""One-number lookup (一號申辦): the licenses a consumer may see for one holder."""
+"""The calls on a holder's data: one-number lookup (一號申辦), material check, fetch a license,
+verify a presented credential, and the holder's access history.
+
+Each call checks the caller first, decides per license type (exchange.sharing, then consents),
+and hands exactly one audit entry to ``audit`` — on success and on every refusal after the
+caller is known — before it returns, so the API answers only once the row is durable.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from catalog_schemas.errors import InvalidIdentifierError
-from catalog_schemas.holder import HolderKind, holder_key, mask_id, validate_holder_id
-from exchange import audit
+from catalog_schemas.errors import OneHubError
+from catalog_schemas.holder import HolderKind, mask_id
+from catalog_schemas.model import LicenseType, ServiceItem
+from exchange.access import (
+    AuditSink,
+    Call,
+    ConsentRequiredError,
+    check_call,
+    china_today,
+    holder_kind_for,
+    resolve_holder,
+)
+from exchange.audit import Access, access_history
+from exchange.consent import consent_for, consented_types
 from exchange.hub import Hub
-from exchange.model import Consumer
-from exchange.sharing import decide
-from license_store.store import credential_of, licenses_for_holder
-
-# Validity dates of licenses are calendar days in China (UTC+8).
-CHINA = dt.timezone(dt.timedelta(hours=8))
+from exchange.sharing import INTAKE_KINDS, Decision, decide
+from license_store.error import LicenseNotFoundError, VerificationError
+from license_store.key import KeyRing
+from license_store.model import VALID, License
+from license_store.store import credential_of, get_license, licenses_for_holder
+from license_store.verification import verify_credential
 
 
 @dataclass
@@ -28,78 +46,396 @@ class LookupResult:
     withheld: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class MaterialCheckResult:
+    service_item: str
+    holder_kind: HolderKind
+    id_masked: str
+    materials: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def paper_needed(self) -> list[str]:
+        """Materials the applicant must still bring on paper."""
+        return [m["code"] for m in self.materials if m["status"] != "covered"]
+
+
+@dataclass
+class VerificationResult:
+    verified: bool
+    reason: str | None
+    license_id: str | None
+    license_type: str | None
+    status: str | None
+    issuer: str | None
+    issuer_bound: bool | None
+    valid_from: dt.datetime | None
+    valid_until: dt.datetime | None
+
+
+@dataclass
+class HistoryResult:
+    holder_kind: HolderKind
+    id_masked: str
+    accesses: list[Access]
+
+
+def _type_summary(license_type: LicenseType) -> dict[str, Any]:
+    return {
+        "license_type": license_type.code,
+        "name_zh": license_type.name_zh,
+        "name_en": license_type.name_en,
+    }
+
+
+def _license_view(hub: Hub, lic: License, license_type: LicenseType) -> dict[str, Any]:
+    """A license as a consumer that may see it gets it: status, provenance, signed credential."""
+    issuer = hub.catalog.departments.get(lic.issuer_department)
+    return {
+        "license_id": lic.license_id,
+        **_type_summary(license_type),
+        "version": lic.version,
+        "status": lic.status,
+        "provenance": {
+            "source": lic.source,
+            "department": lic.issuer_department,
+            "department_name_zh": issuer.name_zh if issuer else lic.issuer_department,
+            "as_of": lic.as_of.isoformat(),
+            "batch_id": lic.batch_id,
+        },
+        "credential": credential_of(lic, hub.cipher),
+    }
+
+
+def _expired(lic: License, today: dt.date) -> bool:
+    return lic.valid_until is not None and lic.valid_until < today
+
+
+def _decisions(
+    hub: Hub,
+    session: Session,
+    call: Call,
+    types: Iterable[LicenseType],
+    key: str,
+) -> tuple[dict[str, Decision], dict[str, str]]:
+    """Decision per license type for this call, and the consent used for each allowed by one."""
+    consumer = call.consumer
+    before = {
+        lt.code: decide(lt, department=consumer.department, scopes=consumer.scopes) for lt in types
+    }
+    used: dict[str, str] = {}
+    if "consent_required" in before.values():
+        covered = consented_types(
+            session=session,
+            holder_key=key,
+            consumer=consumer.name,
+            purpose=call.purpose,
+            now=hub.now(),
+        )
+        for code, decision in before.items():
+            consent_id = consent_for(covered, code) if decision == "consent_required" else None
+            if consent_id is not None:
+                before[code] = "allow"
+                used[code] = consent_id
+    return before, used
+
+
+def _types_of(hub: Hub, item: ServiceItem | None) -> list[LicenseType]:
+    """The license types a call may touch: its service item's materials, else every type."""
+    if item is None:
+        return list(hub.catalog.license_types.values())
+    codes = dict.fromkeys(m.license_type for m in item.materials if m.license_type is not None)
+    return [hub.catalog.license_type(code) for code in codes]
+
+
+def _detail(decisions: Mapping[str, Decision], consents: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "decisions": dict(sorted(decisions.items())),
+        "consents": dict(sorted(consents.items())),
+    }
+
+
 def lookup(
     *,
     hub: Hub,
     session: Session,
-    consumer: Consumer,
+    call: Call,
     id_number: str,
-    holder_kind: HolderKind,
-    purpose: str,
-    service_item: str | None,
+    holder_kind: HolderKind | None,
+    audit: AuditSink,
 ) -> LookupResult:
-    """Find the holder's valid licenses, apply the sharing policy, and audit the access."""
-    if service_item is not None:
-        hub.catalog.service_item(service_item)  # unknown item → CatalogError (404 at the API)
+    """The holder's licenses this consumer may see; consent-required types listed as such."""
+    now = hub.now()
     try:
-        canonical = validate_holder_id(holder_kind, id_number, today=hub.now().date())
-    except InvalidIdentifierError:
-        audit.append(
-            session=session,
-            at=hub.now(),
-            consumer=consumer.name,
-            action="lookup",
-            purpose=purpose,
-            service_item=service_item,
-            holder_key=None,
-            licenses=[],
-            result="invalid_id",
+        item = check_call(
+            call, hub=hub, operation="lookup", item_required=call.consumer.kind in INTAKE_KINDS
         )
+        kind = holder_kind_for(item, holder_kind)
+        canonical, key = resolve_holder(hub, kind, id_number)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="lookup", holder_key=None, result=exc.code))
         raise
-    key = holder_key(hub.hub_key, holder_kind, canonical)
-    result = LookupResult(holder_kind=holder_kind, id_masked=mask_id(canonical))
+    types = _types_of(hub, item)
+    decisions, consents = _decisions(hub, session, call, types, key)
+    result = LookupResult(holder_kind=kind, id_masked=mask_id(canonical))
+    today = china_today(now)
     returned: list[str] = []
-    today = hub.now().astimezone(CHINA).date()
     for lic in licenses_for_holder(session=session, holder_key=key):
-        if lic.status != "valid":
+        if decisions.get(lic.license_type) != "allow":
             continue
         license_type = hub.catalog.license_type(lic.license_type)
-        decision = decide(license_type, department=consumer.department)
-        summary = {
-            "license_id": lic.license_id,
-            "license_type": license_type.code,
-            "name_zh": license_type.name_zh,
-            "name_en": license_type.name_en,
-            "version": lic.version,
-            "status": lic.status,
-        }
-        if decision != "deny" and lic.valid_until is not None and lic.valid_until < today:
-            # Past its validity: not a material the counter can accept (the expiry sweep will
-            # mark it expired in the store); say so rather than hide it.
-            result.withheld.append({**summary, "status": "expired", "reason": "expired"})
-        elif decision == "allow":
-            issuer = hub.catalog.department(lic.issuer_department)
-            summary["provenance"] = {
-                "source": lic.source,
-                "department": issuer.code,
-                "department_name_zh": issuer.name_zh,
-                "as_of": lic.as_of.isoformat(),
-                "batch_id": lic.batch_id,
-            }
-            summary["credential"] = credential_of(lic, hub.cipher)
-            result.licenses.append(summary)
-            returned.append(lic.license_id)
-        elif decision == "consent_required":
-            result.withheld.append({**summary, "reason": "consent_required"})
-    audit.append(
-        session=session,
-        at=hub.now(),
-        consumer=consumer.name,
-        action="lookup",
-        purpose=purpose,
-        service_item=service_item,
-        holder_key=key,
-        licenses=returned,
-        result="ok",
+        if lic.status != VALID or _expired(lic, today):
+            # Say why a license the consumer may see is not served, without its content.
+            status = lic.status if lic.status != VALID else "expired"
+            result.withheld.append(
+                {
+                    "license_id": lic.license_id,
+                    **_type_summary(license_type),
+                    "status": status,
+                    "reason": status,
+                }
+            )
+            continue
+        result.licenses.append(_license_view(hub, lic, license_type))
+        returned.append(lic.license_id)
+    for lt in types:
+        if decisions[lt.code] == "consent_required":
+            # Whether the holder has one is not said: that too needs the consent.
+            result.withheld.append({**_type_summary(lt), "reason": "consent_required"})
+    audit(
+        call.entry(
+            at=now,
+            action="lookup",
+            holder_key=key,
+            result="ok",
+            licenses=tuple(returned),
+            detail=_detail(decisions, consents),
+        )
     )
     return result
+
+
+def check_materials(
+    *,
+    hub: Hub,
+    session: Session,
+    call: Call,
+    id_number: str,
+    holder_kind: HolderKind | None,
+    audit: AuditSink,
+) -> MaterialCheckResult:
+    """For each material of the service item: covered (with the license), missing, or consent
+    required."""
+    now = hub.now()
+    try:
+        item = check_call(call, hub=hub, operation="materials", item_required=True)
+        assert item is not None  # item_required
+        kind = holder_kind_for(item, holder_kind)
+        canonical, key = resolve_holder(hub, kind, id_number)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="material_check", holder_key=None, result=exc.code))
+        raise
+    types = _types_of(hub, item)
+    decisions, consents = _decisions(hub, session, call, types, key)
+    today = china_today(now)
+    held: dict[str, list[License]] = {}
+    for lic in licenses_for_holder(session=session, holder_key=key):
+        held.setdefault(lic.license_type, []).append(lic)
+    result = MaterialCheckResult(
+        service_item=item.code, holder_kind=kind, id_masked=mask_id(canonical)
+    )
+    returned: list[str] = []
+    for material in item.materials:
+        entry: dict[str, Any] = {
+            "code": material.code,
+            "name_zh": material.name_zh,
+            "name_en": material.name_en,
+            "license_type": material.license_type,
+            "licenses": [],
+        }
+        result.materials.append(entry)
+        if material.license_type is None:
+            entry.update(status="missing", reason="applicant_supplies")
+            continue
+        decision = decisions[material.license_type]
+        if decision == "deny":
+            entry.update(status="missing", reason="not_shared")
+            continue
+        if decision == "consent_required":
+            entry.update(status="consent_required", reason="consent_required")
+            continue
+        license_type = hub.catalog.license_type(material.license_type)
+        usable = [
+            lic
+            for lic in held.get(material.license_type, [])
+            if lic.status == VALID
+            and not _expired(lic, today)
+            and (
+                material.holder_role is None
+                or any(h.role == material.holder_role and h.holder_key == key for h in lic.holders)
+            )
+        ]
+        if not usable:
+            entry.update(status="missing", reason="no_valid_license")
+            continue
+        entry.update(
+            status="covered",
+            reason=None,
+            licenses=[_license_view(hub, lic, license_type) for lic in usable],
+        )
+        returned.extend(lic.license_id for lic in usable)
+    audit(
+        call.entry(
+            at=now,
+            action="material_check",
+            holder_key=key,
+            result="ok",
+            licenses=tuple(dict.fromkeys(returned)),
+            detail=_detail(decisions, consents),
+        )
+    )
+    return result
+
+
+def fetch_license(
+    *, hub: Hub, session: Session, call: Call, license_id: str, audit: AuditSink
+) -> dict[str, Any]:
+    """One license version by identifier, whatever its status, if the consumer may see it."""
+    now = hub.now()
+    holder: str | None = None
+    try:
+        check_call(call, hub=hub, operation="fetch")
+        lic = get_license(session=session, license_id=license_id)
+        holder = lic.holders[0].holder_key if lic.holders else None
+        license_type = hub.catalog.license_type(lic.license_type)
+        decision = decide(
+            license_type, department=call.consumer.department, scopes=call.consumer.scopes
+        )
+        consents: dict[str, str] = {}
+        if decision == "consent_required":
+            for h in lic.holders:
+                covered = consented_types(
+                    session=session,
+                    holder_key=h.holder_key,
+                    consumer=call.consumer.name,
+                    purpose=call.purpose,
+                    now=now,
+                )
+                consent_id = consent_for(covered, lic.license_type)
+                if consent_id is not None:
+                    decision, consents = "allow", {lic.license_type: consent_id}
+                    break
+        if decision == "deny":
+            # Not even whether it exists: the same answer as an unknown identifier.
+            raise LicenseNotFoundError("no license has this identifier")
+        if decision == "consent_required":
+            raise ConsentRequiredError(
+                "this license type is shared only with the holder's consent for this purpose"
+            )
+        view = _license_view(hub, lic, license_type)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="fetch", holder_key=holder, result=exc.code))
+        raise
+    audit(
+        call.entry(
+            at=now,
+            action="fetch",
+            holder_key=holder,
+            result="ok",
+            licenses=(lic.license_id,),
+            detail=_detail({lic.license_type: decision}, consents),
+        )
+    )
+    return view
+
+
+def verify_presented(
+    *, hub: Hub, session: Session, call: Call, credential: Mapping[str, Any], audit: AuditSink
+) -> VerificationResult:
+    """Check a presented credential: signature, issuer, status in this store, validity period."""
+    now = hub.now()
+    try:
+        check_call(call, hub=hub, operation="verify")
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="verify", holder_key=None, result=exc.code))
+        raise
+    keys = KeyRing(issuer_did=hub.issuer_did).key_set(session=session)
+    claimed = _claimed_license(session, credential)
+    holder = claimed.holders[0].holder_key if claimed is not None and claimed.holders else None
+    try:
+        verified = verify_credential(credential, keys=keys, now=now, session=session)
+    except VerificationError as exc:
+        result = VerificationResult(
+            verified=False,
+            reason=exc.code,
+            license_id=claimed.license_id if claimed else None,
+            license_type=claimed.license_type if claimed else None,
+            status=claimed.status if claimed else None,
+            issuer=None,
+            issuer_bound=None,
+            valid_from=None,
+            valid_until=None,
+        )
+    else:
+        result = VerificationResult(
+            verified=True,
+            reason=None,
+            license_id=verified.license_id,
+            license_type=claimed.license_type if claimed else None,
+            status=verified.status,
+            issuer=verified.issuer,
+            issuer_bound=verified.issuer_bound,
+            valid_from=verified.valid_from,
+            valid_until=verified.valid_until,
+        )
+    audit(
+        call.entry(
+            at=now,
+            action="verify",
+            holder_key=holder,
+            result="verified" if result.verified else f"not_verified:{result.reason}",
+            licenses=(claimed.license_id,) if claimed is not None else (),
+        )
+    )
+    return result
+
+
+def _claimed_license(session: Session, credential: Mapping[str, Any]) -> License | None:
+    from license_store.credential import license_id_of
+
+    license_id = license_id_of(credential.get("id"))
+    if license_id is None or len(license_id) > 96:
+        return None
+    try:
+        return get_license(session=session, license_id=license_id)
+    except LicenseNotFoundError:
+        return None
+
+
+def holder_history(
+    *,
+    hub: Hub,
+    session: Session,
+    call: Call,
+    id_number: str,
+    holder_kind: HolderKind,
+    limit: int,
+    before_seq: int | None,
+    audit: AuditSink,
+) -> HistoryResult:
+    """Every access to the holder's data, newest first, except rows still under embargo."""
+    now = hub.now()
+    try:
+        check_call(call, hub=hub, operation="history")
+        canonical, key = resolve_holder(hub, holder_kind, id_number)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="history", holder_key=None, result=exc.code))
+        raise
+    accesses = access_history(
+        session=session,
+        holder_key=key,
+        today=china_today(now),
+        limit=limit,
+        before_seq=before_seq,
+    )
+    audit(call.entry(at=now, action="history", holder_key=key, result="ok"))
+    return HistoryResult(holder_kind=holder_kind, id_masked=mask_id(canonical), accesses=accesses)

@@ -23,15 +23,86 @@ MAX_JSON_BYTES: Final = 1 << 20
 
 # I-JSON / JCS integers are IEEE-754 doubles; beyond this an int is not exact any more.
 _SAFE_INT: Final = 2**53 - 1
+_BMP_MAX: Final = "\uffff"
+
+# For "plain" values (strings, safe integers, booleans, null, and keys without characters above
+# U+FFFF) the standard library's encoder writes exactly RFC 8785: keys sorted by code point equal
+# keys sorted by UTF-16 code unit inside the BMP, and its string escapes (\b \f \n \r \t, other
+# controls as lower-case \u00xx, nothing else) are the ones JCS prescribes. It runs in C, about
+# four times faster than ``rfc8785``; anything else (floats above all) goes through ``rfc8785``.
+_PLAIN_ENCODER: Final = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+)
+
+
+class _NotPlain(Exception):
+    """Raised by the scan when a value needs the full RFC 8785 serializer."""
 
 
 def canonicalize(value: object) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
+    try:
+        plain = _scan(value, 1, [0])
+    except _Bounds as exc:
+        raise CanonicalizationError(str(exc)) from None
+    if plain:
+        try:
+            return _PLAIN_ENCODER.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 say so
     check_bounds(value)
     try:
         return rfc8785.dumps(value)  # type: ignore[arg-type]
     except rfc8785.CanonicalizationError as exc:
         raise CanonicalizationError(f"value cannot be canonicalized: {exc}") from None
+
+
+def canonicalize_plain(value: Any) -> bytes:
+    """Canonicalize a value the caller built from plain parts (no floats, BMP-only keys).
+
+    Issuance builds credentials from validated records and uses this to skip the scan; a value
+    that is not plain after all (a float slipped in) is still written correctly by the full path.
+    """
+    try:
+        return _PLAIN_ENCODER.encode(value).encode("utf-8")
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return canonicalize(value)
+
+
+class _Bounds(Exception):
+    pass
+
+
+def _scan(value: object, depth: int, nodes: list[int]) -> bool:
+    # Recursion is bounded by MAX_DEPTH, which is checked before descending.
+    nodes[0] += 1
+    if nodes[0] > MAX_NODES:
+        raise _Bounds(f"JSON value has more than {MAX_NODES} nodes")
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return -_SAFE_INT <= value <= _SAFE_INT  # type: ignore[operator]
+    if kind is dict:
+        if depth >= MAX_DEPTH and value:
+            raise _Bounds(f"JSON value nests deeper than {MAX_DEPTH}")
+        plain = True
+        for key, item in value.items():  # type: ignore[attr-defined]
+            if type(key) is not str or (not key.isascii() and max(key) > _BMP_MAX):
+                plain = False
+            if not _scan(item, depth + 1, nodes):
+                plain = False
+        return plain
+    if kind is list:
+        if depth >= MAX_DEPTH and value:
+            raise _Bounds(f"JSON value nests deeper than {MAX_DEPTH}")
+        plain = True
+        for item in value:  # type: ignore[attr-defined]
+            if not _scan(item, depth + 1, nodes):
+                plain = False
+        return plain
+    # Floats, tuples, other mappings, anything else: rfc8785 decides (after check_bounds).
+    return False
 
 
 def serialize_number(number: float) -> str:

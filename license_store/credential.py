@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from license_store.record import LicenseRecord
@@ -44,10 +46,27 @@ def end_of_day(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(23, 59, 59), CHINA_TIME).astimezone(dt.UTC)
 
 
+@lru_cache(maxsize=4096)
+def valid_from_text(day: dt.date) -> str:
+    """Return the ``validFrom`` timestamp of a first calendar day (cached: batches repeat days)."""
+    return format_timestamp(start_of_day(day))
+
+
+@lru_cache(maxsize=4096)
+def valid_until_text(day: dt.date) -> str:
+    """Return the ``validUntil`` timestamp of a last calendar day."""
+    return format_timestamp(end_of_day(day))
+
+
 def build_credential(
-    record: LicenseRecord, *, license_id: str, issuer_did: str, issuer_name: str = ISSUER_NAME
+    record: LicenseRecord,
+    *,
+    license_id: str,
+    issuer_did: str,
+    issuer_name: str = ISSUER_NAME,
+    credential_status: Sequence[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Return the unsigned credential of one license version."""
+    """Return the unsigned credential of one license version (with its status-list entries)."""
     subject: dict[str, Any] = {
         "licenseType": record.license_type,
         "licenseTypeName": record.type_name_zh,
@@ -78,8 +97,10 @@ def build_credential(
         "name": record.type_name_zh,
     }
     if record.valid_from is not None:
-        credential["validFrom"] = format_timestamp(start_of_day(record.valid_from))
+        credential["validFrom"] = valid_from_text(record.valid_from)
     if record.valid_until is not None:
-        credential["validUntil"] = format_timestamp(end_of_day(record.valid_until))
+        credential["validUntil"] = valid_until_text(record.valid_until)
     credential["credentialSubject"] = subject
+    if credential_status:
+        credential["credentialStatus"] = list(credential_status)
     return credential

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Mapping
@@ -13,12 +14,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from license_store import ed25519, multikey
 from license_store.error import KeyFormatError
+from license_store.timestamp import format_timestamp
 
 DID_CONTEXT: Final = "https://www.w3.org/ns/did/v1"
 MULTIKEY_CONTEXT: Final = "https://w3id.org/security/multikey/v1"
 _DID_KEY: Final = "did:key:"
 _DID_WEB: Final = "did:web:"
 MAX_DID_URL_CHARS: Final = 512
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def did_key_of(public_key: Ed25519PublicKey) -> str:
@@ -61,9 +64,18 @@ def did_web_document_url(did: str) -> str:
     return "https://" + "/".join(parts) + "/did.json"
 
 
-def did_document(did: str, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
-    """Return the DID document of an issuer whose keys are ``{kid: public key}``."""
-    methods = [
+def did_document(
+    did: str,
+    keys: Mapping[str, Ed25519PublicKey],
+    retired: Mapping[str, tuple[Ed25519PublicKey, dt.datetime | None]] | None = None,
+) -> dict[str, Any]:
+    """Return the DID document of an issuer whose keys are ``{kid: public key}``.
+
+    ``retired`` keys (``{kid: (public key, retired at)}``) stay declared with the W3C Controlled
+    Identifiers ``revoked`` property but leave ``assertionMethod``: a verifier can then say a
+    credential was signed by a retired key instead of by an unknown one.
+    """
+    methods: list[dict[str, str]] = [
         {
             "id": f"{did}#{kid}",
             "type": "Multikey",
@@ -72,12 +84,22 @@ def did_document(did: str, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, An
         }
         for kid, key in keys.items()
     ]
+    # Rotated-out keys stay under assertionMethod: credentials they signed keep verifying.
     ids = [method["id"] for method in methods]
+    for kid, (key, retired_at) in (retired or {}).items():
+        methods.append(
+            {
+                "id": f"{did}#{kid}",
+                "type": "Multikey",
+                "controller": did,
+                "publicKeyMultibase": multikey.encode_public_key(key),
+                "revoked": format_timestamp(retired_at or _EPOCH),
+            }
+        )
     return {
         "@context": [DID_CONTEXT, MULTIKEY_CONTEXT],
         "id": did,
         "verificationMethod": methods,
-        # Retired keys stay listed: credentials they signed keep verifying.
         "assertionMethod": ids,
     }
 

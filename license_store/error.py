@@ -29,6 +29,11 @@ VERIFICATION_CODES: Final = frozenset(
         "cancelled",
         "suspended",
         "revoked",
+        "retired_key",
+        "status_list_invalid",
+        "wrong_service_item",
+        "wrong_consumer",
+        "not_annotated",
     }
 )
 
@@ -89,6 +94,37 @@ class ConcurrentIssuanceError(RetriableError):
     """Another process issued or changed the same license first; roll back and retry."""
 
     code = "concurrent_issuance"
+
+
+class StatusListError(ValidationFailedError):
+    """A status list or its bitstring is malformed, too long, or an index is out of range."""
+
+    code = "status_list_malformed"
+
+
+class StatusListNotFoundError(NotFoundError):
+    """No status list of this purpose and id has been published."""
+
+    code = "status_list_not_found"
+
+
+class StatusTransitionError(ConflictError):
+    """A status change is not allowed from the license's current status (e.g. revoked → valid)."""
+
+    code = "license_status_transition"
+
+
+class ConcurrentStatusChangeError(RetriableError):
+    """Another change of the same license won the compare-and-swap; re-read and decide again."""
+
+    code = "concurrent_status_change"
+    http_status = 409
+
+
+class AnnotationError(ValidationFailedError):
+    """An annotated copy cannot be made as asked (e.g. it would outlive the license)."""
+
+    code = "annotation_invalid"
 
 
 class KeyFormatError(ValidationFailedError):

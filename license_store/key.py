@@ -15,8 +15,8 @@ from catalog_schemas.cipher import FieldCipher
 from catalog_schemas.errors import OneHubError
 from license_store import did, ed25519
 from license_store.error import ConcurrentIssuanceError, KeyFormatError, SigningKeyError
-from license_store.key_set import KeySet
-from license_store.model import KEY_ACTIVE, KEY_RETIRED, SigningKey
+from license_store.key_set import KeySet, RetiredKey
+from license_store.model import KEY_ACTIVE, KEY_RETIRED, KEY_ROTATED, SigningKey
 from license_store.signer import Ed25519Signer
 
 logger = logging.getLogger(__name__)
@@ -57,29 +57,49 @@ class KeyRing:
         return key
 
     def rotate(self, *, session: Session, kek: bytes, now: dt.datetime) -> SigningKey:
-        """Retire the active key (it keeps verifying) and make a new active one."""
+        """Make a new active key; the previous one stops signing but keeps verifying."""
         current = self.active_key(session=session)
         if current is not None:
-            self.retire(current.kid, session=session, now=now)
+            self._swap(current.kid, KEY_ACTIVE, KEY_ROTATED, session=session, rotated_at=now)
+            logger.info("rotated out signing key %s", current.kid)
         return self._new_key(session=session, kek=kek, now=now)
 
     def retire(self, kid: str, *, session: Session, now: dt.datetime) -> SigningKey:
-        """Stop signing with a key; it stays published so its signatures keep verifying."""
+        """Stop trusting a rotated-out key: what it signed is reported as signed by a retired key.
+
+        The active key cannot be retired; rotate first, so the hub is never left without one.
+        """
         key = session.get(SigningKey, kid)
         if key is None:
             raise SigningKeyError(f"no signing key {kid!r}")
         if key.status == KEY_RETIRED:
             return key
+        if key.status == KEY_ACTIVE:
+            raise SigningKeyError(
+                f"key {kid!r} is the active key; run `onehub keys rotate` first, then retire it"
+            )
+        self._swap(kid, KEY_ROTATED, KEY_RETIRED, session=session, retired_at=now)
+        logger.info("retired signing key %s", kid)
+        return key
+
+    def keys(self, *, session: Session) -> list[SigningKey]:
+        """Return every key, oldest first."""
+        return list(
+            session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid))
+        )
+
+    def _swap(
+        self, kid: str, old: str, new: str, *, session: Session, **stamps: dt.datetime
+    ) -> None:
+        # Compare-and-swap on the status: two concurrent rotations cannot both demote one key.
         result = session.execute(
             update(SigningKey)
-            .where(SigningKey.kid == kid, SigningKey.status == KEY_ACTIVE)
-            .values(status=KEY_RETIRED, retired_at=now)
+            .where(SigningKey.kid == kid, SigningKey.status == old)
+            .values(status=new, **stamps)
             .execution_options(synchronize_session="fetch")
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentIssuanceError(f"key {kid!r} changed status concurrently")
-        logger.info("retired signing key %s", kid)
-        return key
 
     def signer(self, *, session: Session, kek: bytes, now: dt.datetime) -> Ed25519Signer:
         """Return a signer for the active key (created if there is none)."""
@@ -101,20 +121,42 @@ class KeyRing:
         return Ed25519Signer(private_key, verification_method=self.verification_method(key.kid))
 
     def public_keys(self, *, session: Session) -> dict[str, Ed25519PublicKey]:
-        """Return every published key (active and retired), oldest first, by kid."""
-        keys = session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.kid))
-        return {k.kid: ed25519.public_key_from_bytes(k.public_key) for k in keys}
+        """Return the keys that verify (active and rotated), oldest first, by kid."""
+        return {
+            k.kid: ed25519.public_key_from_bytes(k.public_key)
+            for k in self.keys(session=session)
+            if k.status != KEY_RETIRED
+        }
+
+    def retired_keys(self, *, session: Session) -> dict[str, RetiredKey]:
+        """Return the retired keys by kid, with when they were retired."""
+        return {
+            k.kid: RetiredKey(ed25519.public_key_from_bytes(k.public_key), k.retired_at)
+            for k in self.keys(session=session)
+            if k.status == KEY_RETIRED
+        }
 
     def key_set(self, *, session: Session) -> KeySet:
-        """Return the key set a verifier of this issuer's licenses trusts."""
-        return KeySet.from_keys(self.issuer_did, self.public_keys(session=session))
+        """Return the key set a verifier of this issuer's licenses trusts (retired keys marked)."""
+        return KeySet.from_keys(
+            self.issuer_did,
+            self.public_keys(session=session),
+            retired=self.retired_keys(session=session),
+        )
 
     def did_document(self, *, session: Session) -> dict[str, Any]:
-        """Return the issuer's did:web document."""
-        return did.did_document(self.issuer_did, self.public_keys(session=session))
+        """Return the issuer's did:web document (retired keys listed with ``revoked``)."""
+        return did.did_document(
+            self.issuer_did,
+            self.public_keys(session=session),
+            retired={
+                kid: (key.public_key, key.retired_at)
+                for kid, key in self.retired_keys(session=session).items()
+            },
+        )
 
     def jwks(self, *, session: Session) -> dict[str, Any]:
-        """Return the issuer's JWK Set."""
+        """Return the issuer's JWK Set (the keys that verify; a JWKS cannot mark a key retired)."""
         return did.jwks(self.public_keys(session=session))
 
     def _new_key(self, *, session: Session, kek: bytes, now: dt.datetime) -> SigningKey:
@@ -129,6 +171,7 @@ class KeyRing:
             private_key_enc=_kek_cipher(kek).encrypt(ed25519.seed_of(private_key), aad=kid),
             status=KEY_ACTIVE,
             created_at=now,
+            rotated_at=None,
             retired_at=None,
         )
         session.add(key)

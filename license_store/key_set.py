@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,9 +11,11 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from catalog_schemas.errors import OneHubError
 from license_store import did, multikey
 from license_store.canonical import parse_json
 from license_store.error import CanonicalizationError, KeyFormatError, VerificationError
+from license_store.timestamp import parse_timestamp
 
 MAX_KEY_FILE_BYTES: Final = 256 * 1024
 MAX_KEYS: Final = 1000
@@ -21,20 +24,37 @@ _JWK_TYPES: Final = frozenset({"JsonWebKey", "JsonWebKey2020"})
 
 
 @dataclass(frozen=True)
+class RetiredKey:
+    """A key the issuer has retired: known, so a verifier can say so, but no longer trusted."""
+
+    public_key: Ed25519PublicKey
+    retired_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
 class KeySet:
-    """Trusted Ed25519 keys by verification method id; did:key only when asked for."""
+    """Trusted Ed25519 keys by verification method id; did:key only when asked for.
+
+    ``retired`` keys still resolve, so a signature by one is checked as a signature (a forgery
+    stays ``bad_signature``); callers then refuse it as ``retired_key`` (see :meth:`retired_at`).
+    """
 
     keys: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
     resolve_did_key: bool = False
+    retired: Mapping[str, RetiredKey] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "keys", MappingProxyType(dict(self.keys)))
+        object.__setattr__(self, "retired", MappingProxyType(dict(self.retired)))
 
     def resolve(self, verification_method: str) -> Ed25519PublicKey:
         """Return the public key of a verification method, or raise VerificationError."""
         key = self.keys.get(verification_method)
         if key is not None:
             return key
+        retired = self.retired.get(verification_method)
+        if retired is not None:
+            return retired.public_key
         if self.resolve_did_key and verification_method.startswith("did:key:"):
             try:
                 return did.resolve_did_key(verification_method)
@@ -46,11 +66,22 @@ class KeySet:
         """Resolve like :meth:`resolve`, so a KeySet can be passed as ``resolve_key``."""
         return self.resolve(verification_method)
 
+    def is_retired(self, verification_method: str) -> bool:
+        """Whether the method names a key its issuer has retired (and it is not trusted)."""
+        return verification_method in self.retired and verification_method not in self.keys
+
+    def retired_at(self, verification_method: str) -> dt.datetime | None:
+        """When a retired key was retired (None if unknown or not retired)."""
+        retired = self.retired.get(verification_method)
+        return None if retired is None else retired.retired_at
+
     def merged(self, other: KeySet) -> KeySet:
-        """Return a key set trusting the keys of both."""
+        """Return a key set trusting the keys of both (a key retired in either stays retired)."""
+        retired = {**self.retired, **other.retired}
         return KeySet(
-            {**self.keys, **other.keys},
+            {k: v for k, v in {**self.keys, **other.keys}.items() if k not in retired},
             resolve_did_key=self.resolve_did_key or other.resolve_did_key,
+            retired=retired,
         )
 
     @classmethod
@@ -59,9 +90,17 @@ class KeySet:
         return cls({}, resolve_did_key=True)
 
     @classmethod
-    def from_keys(cls, controller: str, keys: Mapping[str, Ed25519PublicKey]) -> KeySet:
-        """Return the key set of one issuer DID given ``{kid: public key}``."""
-        return cls({f"{controller}#{kid}": key for kid, key in keys.items()})
+    def from_keys(
+        cls,
+        controller: str,
+        keys: Mapping[str, Ed25519PublicKey],
+        retired: Mapping[str, RetiredKey] | None = None,
+    ) -> KeySet:
+        """Return the key set of one issuer DID given ``{kid: public key}`` (and retired kids)."""
+        return cls(
+            {f"{controller}#{kid}": key for kid, key in keys.items()},
+            retired={f"{controller}#{kid}": key for kid, key in (retired or {}).items()},
+        )
 
     @classmethod
     def from_jwks(cls, jwks: Mapping[str, Any], *, controller: str) -> KeySet:
@@ -97,6 +136,7 @@ class KeySet:
             raise KeyFormatError("DID document lists too many keys")
         declared = {_absolute(subject, m.get("id")): m for m in methods if isinstance(m, Mapping)}
         keys: dict[str, Ed25519PublicKey] = {}
+        retired: dict[str, RetiredKey] = {}
         for item in assertion:
             # assertionMethod holds references to verificationMethod entries or embeds them.
             method = item if isinstance(item, Mapping) else declared.get(_absolute(subject, item))
@@ -105,10 +145,20 @@ class KeySet:
             method_id = _absolute(subject, method.get("id"))
             if method.get("controller", subject) != subject:
                 raise KeyFormatError("verification method is controlled by another DID")
-            keys[method_id] = _method_key(method)
-        if not keys:
+            if "revoked" in method:
+                retired[method_id] = RetiredKey(_method_key(method), _revoked(method))
+            else:
+                keys[method_id] = _method_key(method)
+        # A key with ``revoked`` (W3C Controlled Identifiers) is no longer usable for assertions,
+        # but a verifier can still name it, so say "retired key" instead of "unknown key".
+        for method_id, method in declared.items():
+            if "revoked" in method and method_id not in retired and method_id not in keys:
+                if method.get("controller", subject) != subject:
+                    continue
+                retired[method_id] = RetiredKey(_method_key(method), _revoked(method))
+        if not keys and not retired:
             raise KeyFormatError("DID document has no assertionMethod key")
-        return cls(keys)
+        return cls(keys, retired=retired)
 
     @classmethod
     def from_file(cls, path: Path | str, *, controller: str | None = None) -> KeySet:
@@ -129,6 +179,13 @@ class KeySet:
         if "verificationMethod" in document:
             return cls.from_did_document(document)
         raise KeyFormatError("key file is neither a JWKS nor a DID document")
+
+
+def _revoked(method: Mapping[str, Any]) -> dt.datetime | None:
+    try:
+        return parse_timestamp(method.get("revoked"))
+    except OneHubError:
+        raise KeyFormatError("verification method 'revoked' is not a dateTimeStamp") from None
 
 
 def _absolute(subject: str, method_id: object) -> str:

@@ -24,9 +24,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+# active: signs and verifies; rotated: no longer signs, still verifies; retired: verifies nothing,
+# and a credential it signed is reported as signed by a retired key.
 KEY_ACTIVE: Final = "active"
+KEY_ROTATED: Final = "rotated"
 KEY_RETIRED: Final = "retired"
-KEY_STATUSES: Final = (KEY_ACTIVE, KEY_RETIRED)
+KEY_STATUSES: Final = (KEY_ACTIVE, KEY_ROTATED, KEY_RETIRED)
 
 VALID: Final = "valid"
 SUPERSEDED: Final = "superseded"
@@ -35,6 +38,17 @@ SUSPENDED: Final = "suspended"
 REVOKED: Final = "revoked"
 EXPIRED: Final = "expired"
 LICENSE_STATUSES: Final = (VALID, SUPERSEDED, CANCELLED, SUSPENDED, REVOKED, EXPIRED)
+# The national status names (电子证照状态) shown beside ours.
+NATIONAL_STATUS: Final = {
+    VALID: "有效",
+    SUSPENDED: "暂扣",
+    REVOKED: "撤销",
+    CANCELLED: "注销",
+    EXPIRED: "失效",
+}
+REVOCATION: Final = "revocation"
+SUSPENSION: Final = "suspension"
+STATUS_PURPOSES: Final = (REVOCATION, SUSPENSION)
 
 _NAMING: Final = {
     "ix": "ix_%(column_0_label)s",
@@ -102,6 +116,7 @@ class SigningKey(Base):
     private_key_enc: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    rotated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     retired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
@@ -118,6 +133,9 @@ class License(Base):
         UniqueConstraint("license_type", "issuer_department", "serial", "version"),
         CheckConstraint(_in("status", LICENSE_STATUSES), name="status"),
         CheckConstraint("version >= 1 AND version <= 999", name="version"),
+        CheckConstraint("status_index >= 0", name="status_index"),
+        # The expiry sweep and status-list publication select by status.
+        Index("ix_licenses_status_valid_until", "status", "valid_until"),
     )
 
     license_id: Mapped[str] = mapped_column(String(96), primary_key=True)
@@ -131,6 +149,11 @@ class License(Base):
     valid_until: Mapped[dt.date | None] = mapped_column(Date)
     issued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Compare-and-swap counter: every status change bumps it, so of two changes made from the
+    # same reading only one can match (even suspend → reinstate → suspend in between).
+    status_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Position in the hub's status lists: list ``status_index // 131072``, bit ``% 131072``.
+    status_index: Mapped[int] = mapped_column(BigInteger, unique=True)
     row_hash: Mapped[str] = mapped_column(String(128))
     source: Mapped[str] = mapped_column(String(128))
     batch_id: Mapped[str] = mapped_column(String(128))
@@ -160,6 +183,48 @@ class LicenseHolder(Base):
     id_masked: Mapped[str] = mapped_column(String(64))
 
     license: Mapped[License] = relationship(back_populates="holders")
+
+
+class LicenseStatusChange(Base):
+    """One status transition of a license version: who, when, why; ``seq`` matches status_seq."""
+
+    __tablename__ = "license_status_history"
+    __table_args__ = (
+        CheckConstraint(_in("to_status", LICENSE_STATUSES), name="to_status"),
+        CheckConstraint("seq >= 1", name="seq"),
+    )
+
+    license_id: Mapped[str] = mapped_column(
+        ForeignKey("licenses.license_id", ondelete="CASCADE"), primary_key=True
+    )
+    # (license_id, seq) is the key: two changes that read the same status_seq cannot both land.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # None for a version issued straight into a status (a new version of a suspended record).
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class PublishedStatusList(Base):
+    """The current signed Bitstring Status List credential of one purpose and list id."""
+
+    __tablename__ = "status_lists"
+    __table_args__ = (
+        CheckConstraint(_in("purpose", STATUS_PURPOSES), name="purpose"),
+        CheckConstraint("list_id >= 0", name="list_id"),
+    )
+
+    purpose: Mapped[str] = mapped_column(String(16), primary_key=True)
+    list_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Bumped by every publication (compare-and-swap, and a cache validator for the API).
+    sequence: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    set_bits: Mapped[int] = mapped_column(Integer)
+    key_id: Mapped[str] = mapped_column(String(128))
+    # No personal data: indices and the hub's signature only.
+    credential: Mapped[str] = mapped_column(Text)
 
 
 class IssuanceCursor(Base):

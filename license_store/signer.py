@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -25,6 +26,27 @@ class Signer(Protocol):
     def sign(self, data: bytes) -> bytes:
         """Return the signature over ``data``."""
         ...
+
+
+# Waits for and returns the signatures of one submitted batch, in order.
+Pending = Callable[[], list[bytes]]
+
+
+@runtime_checkable
+class BatchSigner(Signer, Protocol):
+    """A Signer that can take a batch and sign it while the caller goes on (a worker, an HSM)."""
+
+    def submit(self, messages: Sequence[bytes]) -> Pending:
+        """Start signing ``messages``; the returned callable waits for the signatures."""
+        ...
+
+
+def submit(signer: Signer, messages: Sequence[bytes]) -> Pending:
+    """Sign a batch: in the background if the signer can, else right away."""
+    if isinstance(signer, BatchSigner):
+        return signer.submit(messages)
+    signatures = [signer.sign(message) for message in messages]
+    return lambda: signatures
 
 
 class Ed25519Signer:

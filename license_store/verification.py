@@ -6,8 +6,9 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog_schemas.errors import OneHubError, ValidationFailedError
@@ -16,9 +17,18 @@ from license_store.credential import VC_CONTEXT, license_id_of
 from license_store.did import controller_of
 from license_store.error import VerificationError
 from license_store.key_set import KeySet
-from license_store.model import VALID, License
+from license_store.model import (
+    NATIONAL_STATUS,
+    SUPERSEDED,
+    VALID,
+    License,
+    LicenseStatusChange,
+)
 from license_store.proof import verify_proof
-from license_store.timestamp import parse_timestamp
+from license_store.timestamp import format_timestamp, parse_timestamp
+
+if TYPE_CHECKING:  # status_list imports this module to verify list credentials
+    from license_store.status_list import StatusLists
 
 MAX_CREDENTIAL_BYTES: Final = 256 * 1024
 
@@ -38,6 +48,8 @@ class VerifiedLicense:
     issuer_bound: bool
     # Holds the holders' ID numbers: kept out of repr so it never lands in a log by accident.
     credential: Mapping[str, Any] = field(repr=False)
+    # The status-list purposes checked (revocation, suspension); empty if no list was at hand.
+    status_checked: tuple[str, ...] = ()
 
 
 def verify_credential(
@@ -46,10 +58,13 @@ def verify_credential(
     keys: KeySet,
     now: dt.datetime,
     session: Session | None = None,
+    status_lists: StatusLists | None = None,
 ) -> VerifiedLicense:
     """Verify an e-license; raise VerificationError with a code on any failure.
 
-    With ``session``, the license must also be in this store and still valid there.
+    Order: proof, shape, issuer binding, retired key; then with ``session`` the status in this
+    store (it must be ``valid``), with ``status_lists`` the revocation and suspension bits of its
+    ``credentialStatus``; last the validity period against ``now``.
     """
     if now.utcoffset() is None:
         raise ValidationFailedError("now must be an aware datetime")
@@ -66,10 +81,20 @@ def verify_credential(
     issuer_bound = issuer.startswith("did:")
     if issuer_bound and controller_of(method) != issuer:
         raise VerificationError("issuer_mismatch")
+    if keys.is_retired(method):
+        # Checked after the signature: only a real signature by that key is reported as such.
+        retired_at = keys.retired_at(method)
+        when = f" on {format_timestamp(retired_at)}" if retired_at else ""
+        raise VerificationError(
+            "retired_key", f"signed by {method}, a key its issuer retired{when}"
+        )
     license_id = license_id_of(credential.get("id"))
     status = None
     if session is not None:
         status = _stored_status(session, license_id)
+    checked: tuple[str, ...] = ()
+    if status_lists is not None:
+        checked = status_lists.check(credential, issuer=issuer)
     valid_from = _time(credential, "validFrom")
     valid_until = _time(credential, "validUntil")
     expires = _time(proof, "expires")
@@ -87,11 +112,17 @@ def verify_credential(
         status=status,
         issuer_bound=issuer_bound,
         credential=credential,
+        status_checked=checked,
     )
 
 
 def verify_file(
-    path: Path | str, *, keys: KeySet, now: dt.datetime, session: Session | None = None
+    path: Path | str,
+    *,
+    keys: KeySet,
+    now: dt.datetime,
+    session: Session | None = None,
+    status_lists: StatusLists | None = None,
 ) -> VerifiedLicense:
     """Read a credential JSON file (bounded in size) and verify it like verify_credential."""
     path = Path(path)
@@ -105,7 +136,9 @@ def verify_file(
         raise VerificationError("malformed", "credential file is not strict JSON") from None
     if not isinstance(credential, dict):
         raise VerificationError("malformed")
-    return verify_credential(credential, keys=keys, now=now, session=session)
+    return verify_credential(
+        credential, keys=keys, now=now, session=session, status_lists=status_lists
+    )
 
 
 def _check_shape(credential: Mapping[str, Any]) -> None:
@@ -140,6 +173,30 @@ def _stored_status(session: Session, license_id: str | None) -> str:
     found = None if license_id is None else session.get(License, license_id)
     if found is None:
         raise VerificationError("unknown_license")
-    if found.status != VALID:
-        raise VerificationError(found.status)
-    return found.status
+    if found.status == VALID:
+        return found.status
+    since = f" since {format_timestamp(found.status_changed_at)}" if found.status_changed_at else ""
+    if found.status == SUPERSEDED:
+        newer = session.scalars(
+            select(License.license_id)
+            .where(License.record_key == found.record_key, License.version > found.version)
+            .order_by(License.version.desc())
+            .limit(1)
+        ).first()
+        raise VerificationError(
+            SUPERSEDED,
+            f"signature valid, but version {found.version} was superseded{since}"
+            + (f" by {newer}" if newer else ""),
+        )
+    reason = session.scalars(
+        select(LicenseStatusChange.reason)
+        .where(LicenseStatusChange.license_id == found.license_id)
+        .order_by(LicenseStatusChange.seq.desc())
+        .limit(1)
+    ).first()
+    national = NATIONAL_STATUS.get(found.status, "")
+    raise VerificationError(
+        found.status,
+        f"signature valid, but the license is {found.status} ({national}){since}"
+        + (f": {reason}" if reason else ""),
+    )

@@ -1,14 +1,45 @@
-"""ASGI entry point for uvicorn (``factory=True``): builds the app from the environment."""
+"""ASGI entry point for uvicorn (``factory=True``): builds the app from the environment.
+
+``onehub serve`` sets ``ONEHUB_API_WORKERS`` (so each worker enforces its share of a rate
+limit) and, with several workers, ``PROMETHEUS_MULTIPROC_DIR`` (so /metrics adds up every
+worker's counters).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import os
 
-from exchange.api.app import create_app
+from fastapi import FastAPI
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from exchange.api.app import ApiConfig, create_app
 from onehub.redaction import configure_logging
 from onehub.settings import Settings, build_hub
 
 
+class ApiSettings(BaseSettings):
+    """Settings of the API process; each can be set as ``ONEHUB_API_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ONEHUB_API_", extra="ignore")
+
+    rate_limit: str = Field(
+        default="100/second", description="Default per-consumer limit ('50/second;2000/minute')"
+    )
+    workers: int = Field(default=1, ge=1, description="uvicorn workers (set by onehub serve)")
+    max_body_bytes: int = Field(default=256 * 1024, gt=0)
+    audit_max_batch: int = Field(default=256, gt=0, le=10_000)
+
+
 def make_app() -> FastAPI:
+    """The exchange API for this process, from ONEHUB_* settings."""
     configure_logging()
-    return create_app(build_hub(Settings()))
+    api = ApiSettings()
+    config = ApiConfig(
+        default_rate_limit=api.rate_limit,
+        processes=api.workers,
+        metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        max_body_bytes=api.max_body_bytes,
+        audit_max_batch=api.audit_max_batch,
+    )
+    return create_app(build_hub(Settings()), config)

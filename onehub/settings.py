@@ -80,13 +80,21 @@ class Settings(BaseSettings):
         return self.resolved_data_dir / "airflow"
 
     def connection(self, conn_id: str) -> str:
-        """Resolve a connection id: settings, ONEHUB_CONN_<ID>, AIRFLOW_CONN_<ID>, the sample."""
+        """Resolve a connection id: settings, ONEHUB_CONN_<ID>, AIRFLOW_CONN_<ID>, the sample.
+
+        An ``AIRFLOW_CONN_<ID>`` value is an Airflow connection URI or JSON and is converted to
+        a location (``mysql://`` -> ``mysql+pymysql://`` ...; see connectors.connection).
+        """
+        from connectors.connection import location_from_airflow
+
         if conn_id in self.connections:
             return self.connections[conn_id]
-        for prefix in ("ONEHUB_CONN_", "AIRFLOW_CONN_"):
-            value = os.environ.get(prefix + conn_id.upper())
-            if value:
-                return value
+        value = os.environ.get("ONEHUB_CONN_" + conn_id.upper())
+        if value:
+            return value
+        value = os.environ.get("AIRFLOW_CONN_" + conn_id.upper())
+        if value:
+            return location_from_airflow(value)
         sample = self.departments_dir.resolve()
         if (sample / conn_id).is_dir():
             return str(sample / conn_id)

@@ -1,13 +1,17 @@
-"""Custom great_expectations expectations for holder identifiers, computed vectorised.
+"""Custom great_expectations expectations for identifiers and division codes, computed vectorised.
 
-The checks themselves live in :mod:`catalog_schemas.holder`; this module only adapts them to GX
-(a metric provider per check plus its expectation) and dispatches a column of either kind of
-holder ID on the holder's kind column. Importing the module registers the expectations with GX.
+The ID checks themselves live in :mod:`catalog_schemas.holder`; this module only adapts them to
+GX (a metric provider per check plus its expectation) and dispatches a column of either kind of
+holder ID on the holder's kind column. The division-code check looks codes up in a boolean array
+indexed by the six-digit code, built once from :mod:`catalog_schemas.division`'s GB/T 2260 table.
+Each expectation has a prescriptive renderer, so Data Docs describe it in words. Importing the
+module registers the expectations with GX.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -21,6 +25,7 @@ from great_expectations.expectations.expectation import (
     ColumnMapExpectation,
     ColumnPairMapExpectation,
 )
+from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
     column_condition_partial,
 )
@@ -33,7 +38,10 @@ from great_expectations.expectations.metrics.map_metric_provider.column_pair_con
 from great_expectations.expectations.metrics.map_metric_provider.column_pair_map_metric_provider import (  # noqa: E501
     ColumnPairMapMetricProvider,
 )
+from great_expectations.render.components import LegacyRendererType, RenderedStringTemplateContent
+from great_expectations.render.renderer.renderer import renderer
 
+from catalog_schemas.division import DivisionTable, load_division_table
 from catalog_schemas.holder import HOLDER_KIND_REASON, check_credit_codes, check_resident_ids
 
 IdType = Literal["resident_id", "credit_code"]
@@ -114,6 +122,38 @@ def check_holder_ids(
     )
 
 
+def check_division_codes(
+    values: Any, *, current_only: bool = False, divisions: DivisionTable | None = None
+) -> pa.Array:
+    """Per value: is it a GB/T 2260 division code (six ASCII digits in the table)? Null stays null.
+
+    Any code the dated table lists is accepted, historic ones included (a record keeps the code
+    of its day), unless ``current_only``: then only codes still in use.
+    """
+    values = _as_string(values)
+    known = _division_lookup(divisions or load_division_table(), current_only)
+    shaped = np.asarray(
+        pc.fill_null(pc.match_substring_regex(values, "^[0-9]{6}$"), False).to_numpy(
+            zero_copy_only=False
+        ),
+        dtype=bool,
+    )
+    digits = pc.if_else(pa.array(shaped), values, "0").cast(pa.int32())
+    codes = np.asarray(digits.to_numpy(zero_copy_only=False), dtype=np.int64)
+    valid = shaped & known[codes]
+    return pa.array(valid, pa.bool_(), mask=values.is_null().to_numpy(zero_copy_only=False))
+
+
+@functools.lru_cache(maxsize=4)
+def _division_lookup(table: DivisionTable, current_only: bool) -> np.ndarray:
+    """A boolean array indexed by the six-digit code: accepted or not."""
+    known = np.zeros(1_000_000, dtype=bool)
+    for code in table:
+        if not current_only or table.is_current(code):
+            known[int(code)] = True
+    return known
+
+
 def _as_string(values: Any) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -153,6 +193,18 @@ class ColumnValuesCreditCode(ColumnMapMetricProvider):
     def _pandas(cls, column: pd.Series, **kwargs: Any) -> pd.Series:
         check = check_ids(pa.array(column), id_type="credit_code")
         return _valid_mask(check.reason, column.index)
+
+
+class ColumnValuesDivisionCode(ColumnMapMetricProvider):
+    """Metric: each value is a GB/T 2260 division code (any time, or in use today)."""
+
+    condition_metric_name = "column_values.onehub_division_code"
+    condition_value_keys = ("current_only",)
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column: pd.Series, current_only: bool = False, **kwargs: Any) -> pd.Series:
+        valid = check_division_codes(pa.array(column), current_only=bool(current_only))
+        return pd.Series(valid.fill_null(True).to_numpy(zero_copy_only=False), index=column.index)
 
 
 class ColumnPairValuesHolderId(ColumnPairMapMetricProvider):
@@ -196,12 +248,71 @@ class ExpectColumnValuesToBeResidentId(ColumnMapExpectation):
     map_metric = "column_values.onehub_resident_id"
     success_keys: ClassVar[tuple[str, ...]] = ("mostly", "today")
 
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls,
+        configuration: ExpectationConfiguration | None = None,
+        result: Any = None,
+        runtime_configuration: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
+        return _sentence(
+            configuration,
+            runtime_configuration,
+            "$column values must be valid resident identity numbers (GB 11643: length, check "
+            "character, birth date not after $today, GB/T 2260 division code).",
+        )
+
 
 class ExpectColumnValuesToBeCreditCode(ColumnMapExpectation):
     """Expect each non-null value to be a valid unified social credit code."""
 
     map_metric = "column_values.onehub_credit_code"
     success_keys: ClassVar[tuple[str, ...]] = ("mostly",)
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls,
+        configuration: ExpectationConfiguration | None = None,
+        result: Any = None,
+        runtime_configuration: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
+        return _sentence(
+            configuration,
+            runtime_configuration,
+            "$column values must be valid unified social credit codes (GB 32100: length, "
+            "alphabet, check character).",
+        )
+
+
+class ExpectColumnValuesToBeDivisionCode(ColumnMapExpectation):
+    """Expect each non-null value to be a GB/T 2260 division code (historic ones too, unless
+    ``current_only``)."""
+
+    current_only: bool = False
+
+    map_metric = "column_values.onehub_division_code"
+    success_keys: ClassVar[tuple[str, ...]] = ("mostly", "current_only")
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls,
+        configuration: ExpectationConfiguration | None = None,
+        result: Any = None,
+        runtime_configuration: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
+        current = bool(configuration and configuration.kwargs.get("current_only"))
+        which = "in use today" if current else "current or historic"
+        return _sentence(
+            configuration,
+            runtime_configuration,
+            f"$column values must be GB/T 2260 division codes ({which}).",
+        )
 
 
 class ExpectColumnPairValuesToBeHolderId(ColumnPairMapExpectation):
@@ -215,3 +326,42 @@ class ExpectColumnPairValuesToBeHolderId(ColumnPairMapExpectation):
 
     map_metric = "column_pair_values.onehub_holder_id"
     success_keys: ClassVar[tuple[str, ...]] = ("mostly", "kinds", "today", "ignore_row_if")
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(
+        cls,
+        configuration: ExpectationConfiguration | None = None,
+        result: Any = None,
+        runtime_configuration: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> list[RenderedStringTemplateContent]:
+        return _sentence(
+            configuration,
+            runtime_configuration,
+            "Values in $column_A must be valid ID numbers of the holder kind in $column_B "
+            "(resident identity number or unified social credit code).",
+        )
+
+
+def _sentence(
+    configuration: ExpectationConfiguration | None,
+    runtime_configuration: dict[str, Any] | None,
+    template: str,
+) -> list[RenderedStringTemplateContent]:
+    """One rendered sentence; its parameters are the configuration's kwargs (never data)."""
+    if (runtime_configuration or {}).get("include_column_name") is False:
+        # under its column's heading, the page leaves the column name out
+        template = template.replace("$column values", "values")
+    params = {
+        k: v
+        for k, v in (configuration.kwargs if configuration else {}).items()
+        if k in ("column", "column_A", "column_B", "today")
+    }
+    params.setdefault("today", "today")
+    return [
+        RenderedStringTemplateContent(
+            content_block_type="string_template",
+            string_template={"template": template, "params": params},
+        )
+    ]

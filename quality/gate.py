@@ -4,6 +4,11 @@ A :class:`Gate` is built once per license type (GX context, suite and batch defi
 once, in memory, and reused for every batch). ``check`` runs the catalog's suite on the batch and
 returns the good rows (identifier fields replaced by their canonical form), the rejected rows
 with every reason, and a JSON-safe report that holds counts only, never values.
+
+GX fingerprints every pandas batch under 1 GB (an MD5 over ``hash_pandas_object``, about 0.7 s
+per million rows) only to show it among the result's batch markers. The gate never uses it, and
+a digest of a batch of ID numbers is nothing a report should carry, so :class:`Gate` turns it off
+for the process (:func:`disable_batch_fingerprint`); nothing else in GX reads it.
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from great_expectations.data_context.types.base import (
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
+from great_expectations.execution_engine import pandas_execution_engine
 from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 from great_expectations.validator.v1_validator import Validator
 
 from catalog_schemas.errors import FatalError
-from catalog_schemas.model import FieldType, LicenseType
+from catalog_schemas.model import FieldType, LicenseType, Source
 from quality.expectation import IdType, check_holder_ids, check_ids
 from quality.suite import ID_FIELD_KEY, REASON_KEY, build_suite
 
@@ -72,6 +78,12 @@ _NS_MAX_DAY = 106_751
 _NS_PER_DAY = 86_400 * 1_000_000_000
 
 
+def disable_batch_fingerprint() -> None:
+    """Stop GX fingerprinting pandas batches (a process-wide module setting; see above)."""
+    # batches whose memory_usage().sum() is below HASH_THRESHOLD are hashed; none is below 0
+    pandas_execution_engine.HASH_THRESHOLD = 0
+
+
 class GateInputError(FatalError):
     """The batch handed to the gate does not have the shape the mapping promises."""
 
@@ -101,9 +113,17 @@ class Gate:
     must fix it at the source.
     """
 
-    def __init__(self, license_type: LicenseType, *, today: dt.date | None = None) -> None:
+    def __init__(
+        self,
+        license_type: LicenseType,
+        *,
+        today: dt.date | None = None,
+        source: Source | None = None,
+    ) -> None:
+        disable_batch_fingerprint()
         self.license_type = license_type
         self.today = today
+        self.source = source
         self._fields = {f.name: f for f in license_type.fields}
         self._kind_fields = {h.id_field: (h.kind_field, h.kinds) for h in license_type.holders}
         self._context = gx.get_context(
@@ -118,7 +138,7 @@ class Gate:
             f"gate.{license_type.code}"
         ).add_dataframe_asset("batch")
         self._batch_definition = asset.add_batch_definition_whole_dataframe("whole")
-        self.suite = self._context.suites.add(build_suite(license_type, today=today))
+        self.suite = self._context.suites.add(build_suite(license_type, today=today, source=source))
 
     def check(self, table: pa.Table) -> GateResult:
         """Validate ``table`` (a mapped batch) and split it into good and rejected rows."""
@@ -130,7 +150,7 @@ class Gate:
             result_format=_RESULT_FORMAT,
         )
         result = validator.validate_expectation_suite(self.suite)
-        rows, reasons, canonical, expectations = self._collect(table, result)
+        rows, reasons, canonical, expectations, mapping = self._collect(table, result)
 
         failures = pd.DataFrame({"row": rows, "reason": reasons})
         failures = failures.drop_duplicates(ignore_index=True)
@@ -163,6 +183,7 @@ class Gate:
             "rows_good": good.num_rows,
             "rows_rejected": rejected.num_rows,
             "reasons": {str(k): int(v) for k, v in reason_counts.items()},
+            "mapping": mapping,
             "expectations": expectations,
         }
         logger.info(
@@ -266,16 +287,25 @@ class Gate:
 
     def _collect(
         self, table: pa.Table, result: ExpectationSuiteValidationResult
-    ) -> tuple[np.ndarray, pa.Array, dict[str, pa.Array], list[dict[str, Any]]]:
-        """Every (row, reason) pair, mapping errors first; canonical ID columns; the report."""
+    ) -> tuple[np.ndarray, pa.Array, dict[str, pa.Array], list[dict[str, Any]], dict[str, int]]:
+        """Every (row, reason) pair, mapping errors first; canonical ID columns; the report of
+        each expectation; the rows per mapping reason."""
         row_parts: list[np.ndarray] = []
         reason_parts: list[pa.Array] = []
         canonical: dict[str, pa.Array] = {}
+        mapping: dict[str, int] = {}
         if ERRORS in table.column_names:
             errors = table.column(ERRORS).combine_chunks()
             flat = pc.list_flatten(errors)
             present = flat.is_valid()
             parents = pc.list_parent_indices(errors).filter(present)
+            pairs = pd.DataFrame(
+                {
+                    "row": parents.to_numpy().astype(np.int64),
+                    "reason": flat.filter(present).to_numpy(zero_copy_only=False),
+                }
+            ).drop_duplicates()
+            mapping = {str(k): int(v) for k, v in pairs["reason"].value_counts().items()}
             row_parts.append(parents.to_numpy().astype(np.int64))
             reason_parts.append(flat.filter(present))
         report: list[dict[str, Any]] = []
@@ -321,6 +351,8 @@ class Gate:
                     "columns": _columns(config.kwargs),
                     "reason": reason,
                     "success": bool(item.success),
+                    "element_count": int(item.result.get("element_count") or table.num_rows),
+                    "missing_count": int(item.result.get("missing_count") or 0),
                     "unexpected_count": int(item.result.get("unexpected_count") or 0),
                 }
             )
@@ -330,7 +362,7 @@ class Gate:
             if reason_parts
             else pa.array([], pa.string())
         )
-        return rows, reasons_all, canonical, report
+        return rows, reasons_all, canonical, report, mapping
 
 
 def _columns(kwargs: dict[str, Any]) -> list[str]:

@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from exchange.api import problem
-from exchange.api.routes import catalog, health, keys, lookups, status_lists, supervision
+from exchange.api.rate_limit import ConsumerRateLimiter
+from exchange.api.routes import (
+    catalog,
+    consents,
+    health,
+    history,
+    keys,
+    licenses,
+    lookups,
+    status_lists,
+    supervision,
+)
+from exchange.api.schemas import Problem
+from exchange.api.telemetry import Metrics, Telemetry
+from exchange.audit import AuditWriter
 from exchange.hub import Hub
 
 DESCRIPTION = """
@@ -13,16 +33,83 @@ OneHub exchange API (广东省政务数据共享交换平台). Departments and i
 online hall, kiosks) look holders up by one number (一号申办) and receive signed e-licenses
 (电子证照) as W3C Verifiable Credentials (Data Integrity, eddsa-jcs-2022) that verify offline.
 
-Every call carries an API key (`Authorization: Bearer <key>`) and a purpose (用证事由);
-ID numbers travel only in request bodies. Errors are RFC 9457 problem+json.
+Every call on a holder's data carries an API key (`Authorization: Bearer <key>`) and a purpose
+(用证事由), and is written to a hash-chained audit log before the answer leaves. ID numbers
+travel only in request bodies. Errors are RFC 9457 problem+json with a stable `code`.
+Send `X-Request-ID` to tie a call to its audit row (the API makes one up otherwise).
 """
 
 
-def create_app(hub: Hub) -> FastAPI:
+@dataclass(frozen=True)
+class ApiConfig:
+    """How the API runs; built by the composition root (onehub.asgi)."""
+
+    default_rate_limit: str = "100/second"
+    # uvicorn worker processes: each enforces 1/processes of a consumer's rate limit.
+    processes: int = 1
+    # Set when uvicorn runs several workers: PROMETHEUS_MULTIPROC_DIR of the deployment.
+    metrics_dir: str | None = None
+    max_body_bytes: int = 256 * 1024
+    audit_max_batch: int = 256
+
+
+def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
     """The API over ``hub``."""
-    app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION)
+    config = config or ApiConfig()
+    metrics = Metrics(multiprocess_dir=config.metrics_dir)
+    writer = AuditWriter(
+        hub.sessions, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        writer.close()  # what is queued is written before the process goes
+
+    app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.hub = hub
+    app.state.audit_writer = writer
+    app.state.metrics = metrics
+    app.state.rate_limiter = ConsumerRateLimiter(
+        config.default_rate_limit, processes=config.processes
+    )
     problem.install(app)
-    for module in (lookups, keys, status_lists, supervision, catalog, health):
+    for module in (
+        lookups,
+        licenses,
+        consents,
+        history,
+        keys,
+        status_lists,
+        supervision,
+        catalog,
+        health,
+    ):
         app.include_router(module.router)
+    app.add_middleware(Telemetry, metrics=metrics, max_body_bytes=config.max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = Problem.model_json_schema(
+                ref_template="#/components/schemas/{model}"
+            )
+            # Our 422s are problem+json (problem.py), not FastAPI's HTTPValidationError.
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    answers = operation.get("responses", {})
+                    if "HTTPValidationError" in str(answers.get("422", "")):
+                        answers["422"] = problem.responses(422)[422]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

@@ -1,16 +1,25 @@
-"""FastAPI dependencies: the hub, a database session, and the authenticated caller."""
+"""FastAPI dependencies: the hub, a database session, the authenticated caller, the audit sink."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from exchange.access import AuditSink
+from exchange.api.rate_limit import ConsumerRateLimiter
+from exchange.audit import AuditWriter
 from exchange.consumer import authenticate
 from exchange.hub import Hub
 from exchange.model import Consumer
+
+# auto_error=False: a missing key is answered by our own 401 problem, not FastAPI's 403.
+bearer = HTTPBearer(
+    auto_error=False, bearerFormat="oh_<key id>_<secret>", description="Consumer API key"
+)
 
 
 def get_hub(request: Request) -> Hub:
@@ -30,10 +39,34 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_caller(
-    session: SessionDep, authorization: Annotated[str | None, Header()] = None
+    request: Request,
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Consumer:
-    token = authorization.removeprefix("Bearer ").strip() if authorization else None
-    return authenticate(session=session, presented=token)
+    """The consumer whose key the request carries, within its rate limit."""
+    consumer = authenticate(
+        session=session, presented=credentials.credentials if credentials else None
+    )
+    limiter: ConsumerRateLimiter = request.app.state.rate_limiter
+    limiter.hit(consumer)
+    return consumer
 
 
 CallerDep = Annotated[Consumer, Depends(get_caller)]
+
+
+def get_audit(request: Request) -> AuditSink:
+    """Append an audit row and wait until it is durable."""
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer.append
+
+
+AuditDep = Annotated[AuditSink, Depends(get_audit)]
+
+
+def get_request_id(request: Request) -> str | None:
+    request_id: str | None = getattr(request.state, "request_id", None)
+    return request_id
+
+
+RequestIdDep = Annotated[str | None, Depends(get_request_id)]

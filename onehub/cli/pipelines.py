@@ -62,3 +62,56 @@ def issue() -> None:
     except OneHubError as exc:
         fail(exc)
     console.print_json(json.dumps(report.as_dict()))
+
+
+@app.command("backfill")
+def pipelines_backfill(
+    source: Annotated[str, typer.Argument(help="The source to re-read")],
+    window_start: Annotated[
+        str,
+        typer.Option("--from", help="Re-read from this ISO date or date-time (department clock)"),
+    ],
+) -> None:
+    """Re-read a source from a past point through its ingest DAG, then issue what changed.
+
+    The lake's exactly-once merge changes only the rows that differ from what it holds.
+    """
+    from onehub.orchestrator import run_backfill
+    from onehub.settings import Settings
+
+    try:
+        with console.status(f"re-reading {source} from {window_start} through Airflow…"):
+            results = run_backfill(Settings(), source, window_start)
+    except OneHubError as exc:
+        fail(exc)
+    for result in results:
+        console.print(f"[green]✔[/] {result.dag_id}: {result.state}")
+
+
+@app.command("standalone")
+def pipelines_standalone(
+    port: Annotated[int, typer.Option(help="Port of the Airflow UI on 127.0.0.1")] = 8080,
+) -> None:
+    """Start Airflow standalone (SQLite) in the background with OneHub's DAGs unpaused."""
+    from onehub.orchestrator import start_standalone
+    from onehub.settings import Settings
+
+    try:
+        with console.status("starting Airflow standalone (about 20 s)…"):
+            info = start_standalone(Settings(), port=port)
+    except OneHubError as exc:
+        fail(exc)
+    console.print(f"[green]✔[/] Airflow is up at [bold]{info.url}[/] (pid {info.pid})")
+    console.print(f"  login: [bold]{info.username}[/] / [bold]{info.password}[/]")
+    console.print(f"  {len(info.dag_ids)} OneHub DAGs unpaused: {', '.join(info.dag_ids)}")
+    console.print(f"  log: {info.log}; stop it with `make stop` (onehub pipelines stop)")
+
+
+@app.command("stop")
+def pipelines_stop() -> None:
+    """Stop the Airflow standalone started by `onehub pipelines standalone`."""
+    from onehub.orchestrator import stop_standalone
+    from onehub.settings import Settings
+
+    pid = stop_standalone(Settings())
+    console.print(f"stopped Airflow (pid {pid})" if pid else "Airflow standalone is not running")

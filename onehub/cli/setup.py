@@ -127,18 +127,56 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    rate_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Default per-consumer rate limit, e.g. '100/second' (ONEHUB_API_RATE_LIMIT)"
+        ),
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log every request line")] = False,
 ) -> None:
-    """Serve the exchange API with uvicorn."""
+    """Serve the exchange API with uvicorn (ONEHUB_DB_URL=postgresql+psycopg://… in production)."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
     import uvicorn
 
+    from exchange.consumer import check_rate_limit
+    from onehub.database import create_schema
     from onehub.settings import Settings
 
     settings = Settings()
-    uvicorn.run(
-        "onehub.asgi:make_app",
-        factory=True,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        workers=workers,
-        log_level="info",
-    )
+    if workers < 1:
+        err.print("--workers must be at least 1")
+        raise typer.Exit(code=1)
+    try:
+        if rate_limit is not None:
+            os.environ["ONEHUB_API_RATE_LIMIT"] = check_rate_limit(rate_limit)
+        create_schema(build_hub().engine)  # new tables of a newer release; existing ones stay
+    except OneHubError as exc:
+        fail(exc)
+    # Read by each worker (onehub.asgi): its share of the rate limits, and where the workers'
+    # Prometheus counters meet so /metrics adds them up.
+    os.environ["ONEHUB_API_WORKERS"] = str(workers)
+    if workers > 1:
+        metrics_dir = Path(tempfile.mkdtemp(prefix="onehub-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    else:
+        metrics_dir = None
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    try:
+        uvicorn.run(
+            "onehub.asgi:make_app",
+            factory=True,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            workers=workers,
+            log_level="info",
+            access_log=access_log,
+            timeout_graceful_shutdown=15,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pyarrow as pa
 import pytest
 
@@ -240,10 +242,120 @@ def test_files_are_read_in_name_order_and_mapped(tmp_path: Path) -> None:
     ]
 
 
-def test_xlsx_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(FatalError, match="xlsx") as caught:
-        open_connector(source(format="xlsx", pattern="*.xlsx"), location=str(tmp_path))
-    assert caught.value.code == "format_unsupported"
+def test_csv_header_row_skips_the_title_lines(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", ROWS, "utf-8")
+    path.write_text("学位授予信息导出\n导出日期：2016-07-01\n" + path.read_text("utf-8"), "utf-8")
+
+    got = rows_of(read(connector(tmp_path, source(header_row=2)), None))
+
+    assert [[r[h] for h in HEADER] for r in got] == ROWS
+    assert [r[ROW_REF] for r in got] == ["a.csv:4", "a.csv:5", "a.csv:6"]
+
+
+def xlsx(path: Path, sheets: dict[str, list[list[Any]]]) -> Path:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for r in rows:
+            sheet.append(r)
+    book.save(path)
+    return path
+
+
+def test_xlsx_reads_the_named_sheet_after_the_header_offset(tmp_path: Path) -> None:
+    typed = [[*r[:6], dt.date(2016, 6, 30)] for r in ROWS]
+    typed[0][0] = 1055812016000001  # a number cell: read without ".0"
+    xlsx(
+        tmp_path / "degrees.xlsx",
+        {
+            "说明": [["not the data"]],
+            "学位": [["学位授予信息"], [], HEADER, typed[0], [], *typed[1:]],
+        },
+    )
+    src = source(format="xlsx", pattern="*.xlsx", sheet="学位", header_row=1)
+
+    batches = read(connector(tmp_path, src), None)
+
+    got = rows_of(batches)
+    assert [r["zsbh"] for r in got] == [r[0] for r in ROWS]
+    assert [r["xm"] for r in got] == ["张三", "李𠮷", "王五"]
+    assert [r[ROW_REF] for r in got] == ["degrees.xlsx:4", "degrees.xlsx:6", "degrees.xlsx:7"]
+    lt = shipped_catalog().license_type("degree_certificate")
+    mapped = pa.concat_tables(apply_mapping(b.batch, source=src, license_type=lt) for b in batches)
+    assert [str(d) for d in mapped.column("award_date").to_pylist()] == ["2016-06-30"] * 3
+    assert mapped.column("_errors").to_pylist() == [[], [], []]
+    connector(tmp_path, src).finish(batches[-1].state)
+    assert (tmp_path / "archive" / "degrees.xlsx").exists()
+
+
+def test_xlsx_first_sheet_by_default_and_batches_resume(tmp_path: Path) -> None:
+    rows = [[f"10558120160000{i:02d}", *ROWS[0][1:]] for i in range(7)]
+    xlsx(tmp_path / "a.xlsx", {"Sheet1": [HEADER, *rows], "Sheet2": [["x"]]})
+    src = source(format="xlsx", pattern="*.xlsx", batch_size=3)
+
+    batches = read(connector(tmp_path, src), None)
+    resumed = read(connector(tmp_path, src), batches[0].state)
+
+    assert [b.batch.num_rows for b in batches] == [3, 3, 1]
+    assert rows_of(resumed) == rows_of(batches)[3:]
+
+
+@pytest.mark.parametrize(
+    ("sheets", "reason"),
+    [
+        ({"Other": [HEADER, ROWS[0]]}, "missing_sheet: no sheet named '学位'"),
+        ({"学位": [HEADER, [*ROWS[0], "extra"]]}, "ragged_row: row 2"),
+        ({"学位": [[*HEADER[:3], None, *HEADER[4:]], ROWS[0]]}, "bad_header"),
+        ({"学位": [[*HEADER, "xm"], ROWS[0]]}, "duplicate_columns"),
+        ({"学位": []}, "bad_header: the sheet has no header row"),
+    ],
+)
+def test_an_unreadable_xlsx_is_quarantined_with_its_reason(
+    tmp_path: Path, sheets: dict[str, list[list[Any]]], reason: str
+) -> None:
+    xlsx(tmp_path / "a.xlsx", sheets)
+    src = source(format="xlsx", pattern="*.xlsx", sheet="学位")
+
+    assert read(connector(tmp_path, src), None) == []
+
+    text = (tmp_path / "quarantine" / "a.xlsx.reason.txt").read_text(encoding="utf-8")
+    assert reason in text
+    assert "440106199001010011" not in text
+
+
+def test_a_corrupt_xlsx_is_quarantined_and_reading_goes_on(tmp_path: Path) -> None:
+    good = xlsx(tmp_path / "b.xlsx", {"Sheet": [HEADER, ROWS[0]]})
+    (tmp_path / "a.xlsx").write_bytes(good.read_bytes()[:300])  # a truncated zip
+    src = source(format="xlsx", pattern="*.xlsx")
+
+    got = rows_of(read(connector(tmp_path, src), None))
+
+    assert [r[ROW_REF] for r in got] == ["b.xlsx:2"]
+    reason = (tmp_path / "quarantine" / "a.xlsx.reason.txt").read_text(encoding="utf-8")
+    assert "bad_xlsx: cannot open the workbook" in reason
+    assert (tmp_path / "quarantine" / "a.xlsx").read_bytes() == good.read_bytes()[:300]
+
+
+def test_sheet_is_refused_for_csv_at_load_time() -> None:
+    with pytest.raises(ValueError, match="xlsx files only"):
+        source(sheet="x").model_validate(
+            {
+                **source().model_dump(),
+                "connector": {**source().connector.model_dump(), "sheet": "x"},
+            }
+        )
+
+
+def test_backlog_counts_complete_files_not_yet_read(tmp_path: Path) -> None:
+    write(tmp_path / "a.csv", ROWS, "utf-8")
+    write(tmp_path / "b.csv", ROWS[:1], "utf-8")
+    conn = connector(tmp_path, source(batch_size=10))
+    first = read(conn, None)[0].state  # a.csv done
+
+    backlog = conn.backlog(first)
+
+    assert (backlog.waiting, backlog.lag, backlog.unit) == (1, "1 file", "files")
 
 
 def test_a_missing_drop_folder_is_fatal(tmp_path: Path) -> None:

@@ -83,7 +83,7 @@ def test_rotation_keeps_old_signatures_verifying(
     session.commit()
     old_key = session.get(SigningKey, old_kid)
     assert old_key is not None
-    assert (old_key.status, old_key.retired_at) == ("retired", later)
+    assert (old_key.status, old_key.rotated_at, old_key.retired_at) == ("rotated", later, None)
     assert keyring.active_key(session=session) == new_key and new_key.kid != old_kid
     with pytest.raises(SigningKeyError):
         keyring.signer_for(old_key, kek=kek)
@@ -109,17 +109,47 @@ def test_rotation_keeps_old_signatures_verifying(
     assert caught.value.code == "unknown_key"
 
 
-def test_retire_then_ensure_makes_a_new_key(
-    session: Session, keyring: KeyRing, kek: bytes, now: dt.datetime
+def test_retire_needs_a_rotated_key_and_then_reports_it(
+    session: Session, keyring: KeyRing, kek: bytes, now: dt.datetime, tmp_path: Path
 ) -> None:
     first = keyring.ensure_active_key(session=session, kek=kek, now=now)
-    keyring.retire(first.kid, session=session, now=now)
-    assert keyring.retire(first.kid, session=session, now=now).status == "retired"
-    assert keyring.active_key(session=session) is None
-    second = keyring.ensure_active_key(session=session, kek=kek, now=now)
-    assert second.kid != first.kid
+    signed = create_proof(
+        _credential(keyring.issuer_did), signer=keyring.signer_for(first, kek=kek), created=now
+    )
+    with pytest.raises(SigningKeyError, match="rotate"):
+        keyring.retire(first.kid, session=session, now=now)  # the hub is never left keyless
+    second = keyring.rotate(session=session, kek=kek, now=now)
+    later = now + dt.timedelta(days=1)
+    retired = keyring.retire(first.kid, session=session, now=later)
+    assert (retired.status, retired.retired_at) == ("retired", later)
+    assert keyring.retire(first.kid, session=session, now=later).status == "retired"
+    assert keyring.active_key(session=session) == second
     with pytest.raises(SigningKeyError):
         keyring.retire("no-such-kid", session=session, now=now)
+    with pytest.raises(SigningKeyError):
+        keyring.signer_for(retired, kek=kek)
+    session.commit()
+    # Published: the DID document keeps the key with `revoked`, out of assertionMethod; the
+    # JWKS drops it. A verifier with the DID document says "retired key", not "unknown key".
+    document = keyring.did_document(session=session)
+    method = f"{keyring.issuer_did}#{first.kid}"
+    assert method not in document["assertionMethod"]
+    (entry,) = [m for m in document["verificationMethod"] if m["id"] == method]
+    assert entry["revoked"] == "2026-11-28T02:00:00Z"
+    assert [k["kid"] for k in keyring.jwks(session=session)["keys"]] == [second.kid]
+    did_file = tmp_path / "did.json"
+    did_file.write_text(json.dumps(document))
+    for keys in (keyring.key_set(session=session), KeySet.from_file(did_file)):
+        with pytest.raises(VerificationError) as caught:
+            verify_credential(signed, keys=keys, now=later)
+        assert caught.value.code == "retired_key"
+        assert first.kid in caught.value.message and "2026-11-28" in caught.value.message
+        # A forgery naming the retired key is still a bad signature, not "signed by" it.
+        forged = json.loads(json.dumps(signed))
+        forged["credentialSubject"]["name"] = "forged"
+        with pytest.raises(VerificationError) as caught:
+            verify_credential(forged, keys=keys, now=later)
+        assert caught.value.code == "bad_signature"
 
 
 def test_database_refuses_a_second_active_key(

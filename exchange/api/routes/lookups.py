@@ -1,34 +1,97 @@
-"""POST /v1/lookups: one-number lookup."""
+"""POST /v1/lookups: one-number lookup; POST /v1/material-checks: what a counter may skip."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from catalog_schemas.errors import OneHubError
-from exchange.api.deps import CallerDep, HubDep, SessionDep
-from exchange.api.schemas import LookupRequest, LookupResponse
-from exchange.lookup import lookup
+from exchange.access import Call
+from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, SessionDep
+from exchange.api.problem import responses
+from exchange.api.schemas import (
+    LookupRequest,
+    LookupResponse,
+    MaterialCheckRequest,
+    MaterialCheckResponse,
+)
+from exchange.lookup import check_materials, lookup
 
-router = APIRouter(prefix="/v1/lookups", tags=["lookups"])
+router = APIRouter(prefix="/v1", tags=["lookups"])
 
 
-@router.post("", response_model=LookupResponse, summary="One-number lookup (一號申辦)")
+@router.post(
+    "/lookups",
+    response_model=LookupResponse,
+    summary="One-number lookup (一號申辦)",
+    responses=responses(401, 403, 404, 413, 422, 429, 503),
+)
 def post_lookup(
-    body: LookupRequest, hub: HubDep, session: SessionDep, caller: CallerDep
+    body: LookupRequest,
+    hub: HubDep,
+    session: SessionDep,
+    caller: CallerDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
 ) -> LookupResponse:
-    """The valid licenses of one holder that the caller may see; every call is audited."""
-    try:
-        result = lookup(
-            hub=hub,
-            session=session,
-            consumer=caller,
-            id_number=body.id_number,
-            holder_kind=body.holder_kind,
-            purpose=body.purpose,
-            service_item=body.service_item,
-        )
-    except OneHubError:
-        session.commit()  # the audit row of a refused lookup is kept
-        raise
-    session.commit()  # the audit row is durable before the response leaves
+    """The licenses of one holder that the caller may see, each with its status, provenance
+    and signed credential. Conditional-share types are listed under `withheld` with reason
+    `consent_required` until the holder's consent for this consumer and purpose is recorded.
+    Intake systems (counter, online_hall, kiosk) must name the service item; the lookup then
+    covers only the license types of its materials. Every call is audited before the answer
+    leaves."""
+    call = Call(
+        consumer=caller,
+        purpose=body.purpose,
+        service_item=body.service_item,
+        request_id=request_id,
+        restricted_until=body.restricted_until,
+    )
+    result = lookup(
+        hub=hub,
+        session=session,
+        call=call,
+        id_number=body.id_number,
+        holder_kind=body.holder_kind,
+        audit=audit,
+    )
     return LookupResponse.model_validate(result, from_attributes=True)
+
+
+@router.post(
+    "/material-checks",
+    response_model=MaterialCheckResponse,
+    summary="Material check for a service item (免提交)",
+    responses=responses(401, 403, 404, 413, 422, 429, 503),
+)
+def post_material_check(
+    body: MaterialCheckRequest,
+    hub: HubDep,
+    session: SessionDep,
+    caller: CallerDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+) -> MaterialCheckResponse:
+    """For each material the service item requires: `covered` (with the licenses that cover
+    it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
+    `consent_required`. `paper_needed` lists what the applicant must still bring."""
+    call = Call(
+        consumer=caller,
+        purpose=body.purpose,
+        service_item=body.service_item,
+        request_id=request_id,
+        restricted_until=body.restricted_until,
+    )
+    result = check_materials(
+        hub=hub,
+        session=session,
+        call=call,
+        id_number=body.id_number,
+        holder_kind=body.holder_kind,
+        audit=audit,
+    )
+    return MaterialCheckResponse(
+        service_item=result.service_item,
+        holder_kind=result.holder_kind,
+        id_masked=result.id_masked,
+        materials=result.materials,  # type: ignore[arg-type]
+        paper_needed=result.paper_needed,
+    )

@@ -1,0 +1,86 @@
+"""GET /v1/licenses/{license_id}: one license; POST /v1/verifications: check a presented one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from exchange.access import Call
+from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, SessionDep
+from exchange.api.problem import responses
+from exchange.api.schemas import (
+    LicenseOut,
+    VerificationRequest,
+    VerificationResponse,
+)
+from exchange.lookup import fetch_license, verify_presented
+
+router = APIRouter(prefix="/v1", tags=["licenses"])
+
+LicenseId = Annotated[
+    str,
+    Path(
+        max_length=96,
+        pattern=r"^[0-9A-Za-z.]+$",
+        description="National e-license identifier 1.2.156.3005.2.…",
+        examples=["1.2.156.3005.2.114400000000000505001.114400000000000505.1.1.K"],
+    ),
+]
+
+
+@router.get(
+    "/licenses/{license_id}",
+    response_model=LicenseOut,
+    summary="Fetch one license by identifier",
+    responses=responses(401, 403, 404, 422, 429, 503),
+)
+def get_license_by_id(
+    license_id: LicenseId,
+    purpose: Annotated[str, Query(min_length=2, max_length=256, description="用證事由 (audited)")],
+    hub: HubDep,
+    session: SessionDep,
+    caller: CallerDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+    service_item: Annotated[str | None, Query(max_length=64)] = None,
+    restricted_until: Annotated[dt.date | None, Query()] = None,
+) -> LicenseOut:
+    """One license version, whatever its status (superseded, revoked, ... are shown as such).
+    A type not shared with the caller answers 404 like an unknown identifier; a conditional
+    type without the consent of one of its holders answers 403 `consent_required`."""
+    call = Call(
+        consumer=caller,
+        purpose=purpose,
+        service_item=service_item,
+        request_id=request_id,
+        restricted_until=restricted_until,
+    )
+    view = fetch_license(hub=hub, session=session, call=call, license_id=license_id, audit=audit)
+    return LicenseOut.model_validate(view)
+
+
+@router.post(
+    "/verifications",
+    response_model=VerificationResponse,
+    summary="Verify a presented credential (signature, status, expiry)",
+    responses=responses(401, 403, 413, 422, 429, 503),
+)
+def post_verification(
+    body: VerificationRequest,
+    hub: HubDep,
+    session: SessionDep,
+    caller: CallerDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+) -> VerificationResponse:
+    """Checks the eddsa-jcs-2022 proof against the hub's keys, that the key belongs to the
+    issuer, the license's status in this hub, and its validity period. A credential that fails
+    is a normal answer (`verified: false` with the reason), not an error. The credential's
+    content (it holds ID numbers) is never echoed."""
+    call = Call(consumer=caller, purpose=body.purpose, request_id=request_id)
+    result = verify_presented(
+        hub=hub, session=session, call=call, credential=body.credential, audit=audit
+    )
+    return VerificationResponse.model_validate(result, from_attributes=True)
