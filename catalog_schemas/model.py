@@ -330,6 +330,8 @@ _EXPECTATION_FIELD_TYPES: dict[str, frozenset[str]] = {
     "division_code": frozenset({"string", "code"}),
     "range": frozenset({"integer", "decimal"}),
     "date_order": frozenset({"date"}),
+    # an ID number is unique in its canonical form, which only the license number gets
+    "unique": frozenset({"string", "code", "integer", "decimal", "date"}),
 }
 
 
@@ -357,7 +359,10 @@ class ExpectationSpec(_Strict):
     @classmethod
     def _regex_compiles(cls, value: str | None) -> str | None:
         if value is not None:
-            re.compile(value)
+            try:
+                re.compile(value)
+            except re.error as exc:  # not a ValueError: pydantic would let it through raw
+                raise ValueError(f"regex does not compile: {exc}") from None
         return value
 
     @model_validator(mode="after")

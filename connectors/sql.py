@@ -32,6 +32,7 @@ import decimal
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -109,9 +110,18 @@ class SqlSourceConnector:
     def _engine(self) -> tuple[sa.Engine, bool]:
         if isinstance(self._location, sa.Engine):
             return self._location, False
+        url = sa.make_url(self._location)
+        database = url.database or ""
+        on_disk = database not in ("", ":memory:") and not database.startswith("file:")
+        if url.get_backend_name() == "sqlite" and on_disk and not Path(database).is_file():
+            # Connecting would create an empty database file in the department's place.
+            raise FatalError(
+                f"source {self._source.name!r}: SQLite database {database} does not exist",
+                code="source_database_missing",
+            )
         # hide_parameters: a failing statement's message would otherwise carry row values
         # (primary keys may be ID numbers) into logs.
-        return sa.create_engine(self._location, hide_parameters=True), True
+        return sa.create_engine(url, hide_parameters=True), True
 
     def _read(self, engine: sa.Engine, state: dict[str, Any]) -> Iterator[ReadBatch]:
         spec = self._spec

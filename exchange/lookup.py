@@ -8,14 +8,16 @@ caller is known — before it returns, so the API answers only once the row is d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from catalog_schemas.errors import OneHubError
+from catalog_schemas.errors import ConflictError, FatalError, OneHubError
 from catalog_schemas.holder import HolderKind, mask_id
 from catalog_schemas.model import LicenseType, ServiceItem
 from exchange.access import (
@@ -31,11 +33,22 @@ from exchange.audit import Access, access_history
 from exchange.consent import consent_for, consented_types
 from exchange.hub import Hub
 from exchange.sharing import INTAKE_KINDS, Decision, decide
+from license_store.annotation import annotate
+from license_store.canonical import parse_json
+from license_store.credential import end_of_day, license_id_of
 from license_store.error import LicenseNotFoundError, VerificationError
 from license_store.key import KeyRing
-from license_store.model import VALID, License
-from license_store.store import credential_of, get_license, licenses_for_holder
+from license_store.model import SUPERSEDED, VALID, License, LicenseHolder
+from license_store.store import get_license
 from license_store.verification import verify_credential
+
+DEFAULT_COPY_LIFETIME = dt.timedelta(days=7)
+
+
+class LicenseNotValidError(ConflictError):
+    """The license is not valid now (revoked, suspended, expired...), so it cannot be copied."""
+
+    code = "license_not_valid"
 
 
 @dataclass
@@ -87,7 +100,66 @@ def _type_summary(license_type: LicenseType) -> dict[str, Any]:
     }
 
 
-def _license_view(hub: Hub, lic: License, license_type: LicenseType) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Held:
+    """A license of the holder, read in one query with the roles the holder has on it."""
+
+    license_id: str
+    license_type: str
+    version: int
+    status: str
+    valid_until: dt.date | None
+    issuer_department: str
+    source: str
+    batch_id: str
+    as_of: dt.datetime
+    credential_enc: str
+    roles: tuple[str, ...]
+
+
+def _held_licenses(session: Session, key: str) -> list[_Held]:
+    """The holder's current licenses (not superseded) through the holder_key index.
+
+    One query of the columns a lookup needs, instead of license_store's ORM objects with their
+    holders loaded: a lookup is the hub's hottest call.
+    """
+    rows = session.execute(
+        sa.select(
+            License.license_id,
+            License.license_type,
+            License.version,
+            License.status,
+            License.valid_until,
+            License.issuer_department,
+            License.source,
+            License.batch_id,
+            License.as_of,
+            License.credential_enc,
+            LicenseHolder.role,
+        )
+        .join(LicenseHolder, LicenseHolder.license_id == License.license_id)
+        .where(LicenseHolder.holder_key == key, License.status != SUPERSEDED)
+        .order_by(License.license_type, License.license_id)
+    ).all()
+    held: dict[str, _Held] = {}
+    for row in rows:
+        seen = held.get(row.license_id)
+        if seen is None:
+            held[row.license_id] = _Held(*row[:10], roles=(row.role,))
+        else:
+            held[row.license_id] = dataclasses.replace(seen, roles=(*seen.roles, row.role))
+    return list(held.values())
+
+
+def _credential(hub: Hub, lic: License | _Held) -> dict[str, Any]:
+    """The signed credential, decrypted (as license_store.store.credential_of does)."""
+    credential = parse_json(hub.cipher.decrypt(lic.credential_enc, aad=lic.license_id))
+    if not isinstance(credential, dict):
+        raise FatalError("stored credential is not a JSON object")
+    return credential
+
+
+def _license_view(hub: Hub, lic: License | _Held, license_type: LicenseType) -> dict[str, Any]:
     """A license as a consumer that may see it gets it: status, provenance, signed credential."""
     issuer = hub.catalog.departments.get(lic.issuer_department)
     return {
@@ -102,11 +174,11 @@ def _license_view(hub: Hub, lic: License, license_type: LicenseType) -> dict[str
             "as_of": lic.as_of.isoformat(),
             "batch_id": lic.batch_id,
         },
-        "credential": credential_of(lic, hub.cipher),
+        "credential": _credential(hub, lic),
     }
 
 
-def _expired(lic: License, today: dt.date) -> bool:
+def _expired(lic: License | _Held, today: dt.date) -> bool:
     return lic.valid_until is not None and lic.valid_until < today
 
 
@@ -179,7 +251,7 @@ def lookup(
     result = LookupResult(holder_kind=kind, id_masked=mask_id(canonical))
     today = china_today(now)
     returned: list[str] = []
-    for lic in licenses_for_holder(session=session, holder_key=key):
+    for lic in _held_licenses(session, key):
         if decisions.get(lic.license_type) != "allow":
             continue
         license_type = hub.catalog.license_type(lic.license_type)
@@ -237,8 +309,8 @@ def check_materials(
     types = _types_of(hub, item)
     decisions, consents = _decisions(hub, session, call, types, key)
     today = china_today(now)
-    held: dict[str, list[License]] = {}
-    for lic in licenses_for_holder(session=session, holder_key=key):
+    held: dict[str, list[_Held]] = {}
+    for lic in _held_licenses(session, key):
         held.setdefault(lic.license_type, []).append(lic)
     result = MaterialCheckResult(
         service_item=item.code, holder_kind=kind, id_masked=mask_id(canonical)
@@ -269,10 +341,7 @@ def check_materials(
             for lic in held.get(material.license_type, [])
             if lic.status == VALID
             and not _expired(lic, today)
-            and (
-                material.holder_role is None
-                or any(h.role == material.holder_role and h.holder_key == key for h in lic.holders)
-            )
+            and (material.holder_role is None or material.holder_role in lic.roles)
         ]
         if not usable:
             entry.update(status="missing", reason="no_valid_license")
@@ -296,6 +365,33 @@ def check_materials(
     return result
 
 
+def _readable(hub: Hub, session: Session, call: Call, lic: License) -> dict[str, str]:
+    """Raise unless the caller may see ``lic``; the consent used (by license type), if any."""
+    license_type = hub.catalog.license_type(lic.license_type)
+    decision = decide(
+        license_type, department=call.consumer.department, scopes=call.consumer.scopes
+    )
+    if decision == "consent_required":
+        for h in lic.holders:
+            covered = consented_types(
+                session=session,
+                holder_key=h.holder_key,
+                consumer=call.consumer.name,
+                purpose=call.purpose,
+                now=hub.now(),
+            )
+            consent_id = consent_for(covered, lic.license_type)
+            if consent_id is not None:
+                return {lic.license_type: consent_id}
+        raise ConsentRequiredError(
+            "this license type is shared only with a holder's consent for this purpose"
+        )
+    if decision == "deny":
+        # Not even whether it exists: the same answer as an unknown identifier.
+        raise LicenseNotFoundError("no license has this identifier")
+    return {}
+
+
 def fetch_license(
     *, hub: Hub, session: Session, call: Call, license_id: str, audit: AuditSink
 ) -> dict[str, Any]:
@@ -306,32 +402,8 @@ def fetch_license(
         check_call(call, hub=hub, operation="fetch")
         lic = get_license(session=session, license_id=license_id)
         holder = lic.holders[0].holder_key if lic.holders else None
-        license_type = hub.catalog.license_type(lic.license_type)
-        decision = decide(
-            license_type, department=call.consumer.department, scopes=call.consumer.scopes
-        )
-        consents: dict[str, str] = {}
-        if decision == "consent_required":
-            for h in lic.holders:
-                covered = consented_types(
-                    session=session,
-                    holder_key=h.holder_key,
-                    consumer=call.consumer.name,
-                    purpose=call.purpose,
-                    now=now,
-                )
-                consent_id = consent_for(covered, lic.license_type)
-                if consent_id is not None:
-                    decision, consents = "allow", {lic.license_type: consent_id}
-                    break
-        if decision == "deny":
-            # Not even whether it exists: the same answer as an unknown identifier.
-            raise LicenseNotFoundError("no license has this identifier")
-        if decision == "consent_required":
-            raise ConsentRequiredError(
-                "this license type is shared only with the holder's consent for this purpose"
-            )
-        view = _license_view(hub, lic, license_type)
+        consents = _readable(hub, session, call, lic)
+        view = _license_view(hub, lic, hub.catalog.license_type(lic.license_type))
     except OneHubError as exc:
         audit(call.entry(at=now, action="fetch", holder_key=holder, result=exc.code))
         raise
@@ -342,10 +414,69 @@ def fetch_license(
             holder_key=holder,
             result="ok",
             licenses=(lic.license_id,),
-            detail=_detail({lic.license_type: decision}, consents),
+            detail=_detail({lic.license_type: "allow"}, consents),
         )
     )
     return view
+
+
+def annotated_copy(
+    *,
+    hub: Hub,
+    session: Session,
+    call: Call,
+    license_id: str,
+    expires: dt.datetime | None,
+    audit: AuditSink,
+) -> dict[str, Any]:
+    """A signed annotated copy (加注件) of a valid license, bound to the call's service item,
+    purpose and consumer until ``expires`` (default: a week, never past the license)."""
+    now = hub.now()
+    holder: str | None = None
+    try:
+        item = check_call(call, hub=hub, operation="copy", item_required=True)
+        assert item is not None  # item_required
+        lic = get_license(session=session, license_id=license_id)
+        holder = lic.holders[0].holder_key if lic.holders else None
+        consents = _readable(hub, session, call, lic)
+        if lic.status != VALID or _expired(lic, china_today(now)):
+            raise LicenseNotValidError(
+                f"only a valid license can be annotated; this one is {lic.status}"
+                if lic.status != VALID
+                else "only a valid license can be annotated; this one has expired"
+            )
+        until = expires or now + DEFAULT_COPY_LIFETIME
+        if expires is None and lic.valid_until is not None:
+            until = min(until, end_of_day(lic.valid_until))
+        signer = KeyRing(issuer_did=hub.issuer_did).signer(session=session, kek=hub.kek, now=now)
+        copy = annotate(
+            credential=_credential(hub, lic),
+            purpose=call.purpose,
+            service_item=item.code,
+            service_item_name=item.name_zh,
+            consumer=call.consumer.name,
+            expires=until,
+            signer=signer,
+            now=now,
+        )
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="annotated_copy", holder_key=holder, result=exc.code))
+        raise
+    audit(
+        call.entry(
+            at=now,
+            action="annotated_copy",
+            holder_key=holder,
+            result="ok",
+            licenses=(lic.license_id,),
+            detail={
+                **_detail({lic.license_type: "allow"}, consents),
+                "copy_id": copy["id"],
+                "valid_until": copy["validUntil"],
+            },
+        )
+    )
+    return copy
 
 
 def verify_presented(
@@ -400,8 +531,6 @@ def verify_presented(
 
 
 def _claimed_license(session: Session, credential: Mapping[str, Any]) -> License | None:
-    from license_store.credential import license_id_of
-
     license_id = license_id_of(credential.get("id"))
     if license_id is None or len(license_id) > 96:
         return None

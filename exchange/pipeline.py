@@ -291,6 +291,8 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
                         reasons=result.report.get("reasons", {}),
                         cipher=hub.cipher,
                         now=now,
+                        source_batch=read.batch,
+                        source_spec=source,
                     )
                     held.quality_run_id = quality_run.record(
                         session=session,
@@ -321,6 +323,8 @@ def ingest_source(hub: Hub, source_name: str, *, progress: Progress | None = Non
                     rejected=result.rejected,
                     cipher=hub.cipher,
                     now=now,
+                    source_batch=read.batch,
+                    source_spec=source,
                 )
                 quality_run.record(
                     session=session, batch_seq=seq, result=result, now=now, ingest_run_id=run_id

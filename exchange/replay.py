@@ -48,6 +48,7 @@ from quality.quarantine import (
     get_row,
     mark_resolved,
     note_replay_failure,
+    with_unconverted,
     write_export,
 )
 from quality.report import REPLAY, RunRecorder, report_root
@@ -243,7 +244,8 @@ def replay_one(
             row = find_row(session=session, source=source, row_ref=row_ref)
         else:
             raise ReplayError("name the row: its id, or its source and row ref")
-        values: dict[str, Any] = decrypt_row(row, cipher=hub.cipher)
+        # a value the mapping could not convert is replayed as the department sent it
+        values: dict[str, Any] = with_unconverted(decrypt_row(row, cipher=hub.cipher))
         target = (row.id, row.source)
     license_type = hub.catalog.license_type(hub.catalog.source(target[1]).license_type)
     names = {f.name for f in license_type.fields}

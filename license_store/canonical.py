@@ -58,14 +58,16 @@ def canonicalize(value: object) -> bytes:
 
 
 def canonicalize_plain(value: Any) -> bytes:
-    """Canonicalize a value the caller built from plain parts (no floats, BMP-only keys).
+    """Canonicalize a value the caller built from plain parts, skipping the scan.
 
-    Issuance builds credentials from validated records and uses this to skip the scan; a value
-    that is not plain after all (a float slipped in) is still written correctly by the full path.
+    The caller guarantees what the scan would check: no floats, integers within +-(2**53 - 1),
+    str keys without characters above U+FFFF, and bounded size. Issuance builds credentials
+    from validated records and uses this for records without float fields. A lone surrogate
+    still goes through ``rfc8785``, which refuses it.
     """
     try:
         return _PLAIN_ENCODER.encode(value).encode("utf-8")
-    except (UnicodeEncodeError, TypeError, ValueError):
+    except UnicodeEncodeError:
         return canonicalize(value)
 
 

@@ -106,6 +106,11 @@ def verify_proof(
     # context that was signed, so what a holder is shown is what the issuer signed.
     if "@context" in options and options["@context"] != unsecured.get("@context"):
         raise VerificationError("bad_signature")
+    # The proof configuration is hashed with the document's @context whether or not the proof
+    # repeats it, so dropping proof.@context would not change the signed bytes. Creation always
+    # writes it; requiring it makes every single-field change of a credential fail.
+    if "@context" in unsecured and "@context" not in options:
+        raise VerificationError("malformed")
     try:
         signature = multikey.decode_base58btc(proof_value, max_chars=MAX_PROOF_VALUE_CHARS)
     except OneHubError:

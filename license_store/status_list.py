@@ -240,12 +240,17 @@ def build_list_credential(
     }
 
 
-def current_list(*, session: Session, purpose: str, list_id: int) -> dict[str, Any]:
-    """Return the published list credential, or raise StatusListNotFoundError."""
+def stored_list(*, session: Session, purpose: str, list_id: int) -> PublishedStatusList:
+    """Return the stored row of a published list, or raise StatusListNotFoundError."""
     row = session.get(PublishedStatusList, (purpose, list_id))
     if row is None:
         raise StatusListNotFoundError(f"no {purpose} status list {list_id} has been published")
-    return _loads(row.credential)
+    return row
+
+
+def current_list(*, session: Session, purpose: str, list_id: int) -> dict[str, Any]:
+    """Return the published list credential, or raise StatusListNotFoundError."""
+    return _loads(stored_list(session=session, purpose=purpose, list_id=list_id).credential)
 
 
 def published_lists(*, session: Session) -> list[dict[str, Any]]:

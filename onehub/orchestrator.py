@@ -171,6 +171,13 @@ def run_backfill(settings: Settings, source: str, window_start: str) -> list[Dag
     return [run_dag(dag_id, conf={WINDOW_PARAM: window_start}), run_dag("issue_licenses")]
 
 
+def run_maintenance(settings: Settings) -> DagRunResult:
+    """Run the maintenance DAG once, now."""
+    configure_airflow(settings)
+    migrate_metadata()
+    return run_dag("maintenance")
+
+
 def onehub_dag_ids(settings: Settings) -> list[str]:
     """Every DAG id OneHub defines for the catalog: one ingest DAG per source, and the rest."""
     from catalog_schemas.catalog import load_catalog

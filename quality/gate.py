@@ -40,7 +40,7 @@ from great_expectations.validator.v1_validator import Validator
 from catalog_schemas.errors import FatalError
 from catalog_schemas.model import FieldType, LicenseType, Source
 from quality.expectation import IdType, check_holder_ids, check_ids
-from quality.suite import ID_FIELD_KEY, REASON_KEY, build_suite
+from quality.suite import ID_FIELD_KEY, REASON_KEY, build_suite, unique_column
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,17 @@ class Gate:
                 columns[name] = _datetime_ns(column)
             else:
                 columns[name] = column.to_pandas()
+        no = self.license_type.license_no_field
+        key = unique_column(self.license_type)
+        if key != no:
+            # an ID-number license number is unique in its canonical form (see unique_column);
+            # an invalid one keeps its raw value (it is rejected for the ID anyway)
+            if no in table.column_names:
+                canonical, _ = self._id_check(table, no, np.empty(0, dtype=np.int64))
+                raw = table.column(no).combine_chunks().cast(pa.string())
+                columns[key] = pc.coalesce(canonical, raw).to_pandas()
+            else:
+                columns[key] = pa.nulls(n, pa.string()).to_pandas()
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
 
     def _id_check(

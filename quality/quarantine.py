@@ -4,7 +4,10 @@ Each rejected row is stored once per (source, batch_seq, row_ref), so recording 
 after a crash adds nothing. In ``row_json`` every ID field value (``LicenseType.id_fields``) is
 ``{"masked": "440106********123X", "enc": <FieldCipher token>}`` with associated data
 ``quarantine:<source>:<row_ref>`` (held rows: ``held:<held batch id>:<row_ref>``); other values
-are plain JSON.
+are plain JSON. A value the source mapping could not convert is null in the mapped row; given
+the source batch, the quarantine also keeps what the department sent for it under
+``row_json["_raw"]`` (``{"registration_date": "2020-02-30"}``), so the export shows the value to
+fix. Only date, number and code fields fail a conversion, never an ID field.
 
 A quarantined row is ``open`` until a replay puts its fixed version into the lake, which marks
 it ``resolved`` (compare-and-swap, so two replays cannot both resolve it). The export for the
@@ -32,7 +35,7 @@ from sqlalchemy.orm import Session
 from catalog_schemas.cipher import FieldCipher
 from catalog_schemas.errors import ConflictError, FatalError, NotFoundError
 from catalog_schemas.holder import mask_id
-from catalog_schemas.model import LicenseType
+from catalog_schemas.model import LicenseType, Source
 from quality.model import (
     OPEN,
     RESOLVED,
@@ -69,6 +72,8 @@ __all__ = [
     "note_replay_failure",
     "record_rejected",
     "row_aad",
+    "unconverted_values",
+    "with_unconverted",
     "write_export",
 ]
 
@@ -82,6 +87,10 @@ HELD_EXPORT_ID = "held_row_id"
 
 #: Columns of a rejected batch that are stored in their own columns, not in ``row_json``.
 _META_COLUMNS = frozenset({"_row_ref", "_errors", "_reasons"})
+#: ``row_json`` key of the source's values that the mapping could not convert.
+RAW_KEY = "_raw"
+#: Reasons of the source mapping that null a value (``<prefix><field>``).
+_CONVERSION_REASONS = ("bad_date:", "bad_integer:", "bad_decimal:", "unknown_code:")
 
 
 class QuarantineInputError(FatalError):
@@ -115,7 +124,12 @@ def _check_rejected(rejected: pa.Table) -> None:
 
 
 def _protected_rows(
-    rejected: pa.Table, *, license_type: LicenseType, cipher: FieldCipher, aad: Any
+    rejected: pa.Table,
+    *,
+    license_type: LicenseType,
+    cipher: FieldCipher,
+    aad: Any,
+    raw: Mapping[str, dict[str, str]] | None = None,
 ) -> Iterable[tuple[str, list[str], dict[str, Any]]]:
     """(row_ref, reasons, row_json) of each rejected row; ``aad(ref)`` binds its ID tokens."""
     refs = [str(r) for r in rejected.column("_row_ref").to_pylist()]
@@ -128,7 +142,57 @@ def _protected_rows(
             name: _protect(value, cipher=cipher, aad=bound) if name in id_fields else _plain(value)
             for name, value in record.items()
         }
+        # an ID value is never kept in plaintext, whatever a mapping reason says
+        kept = {k: v for k, v in (raw or {}).get(refs[i], {}).items() if k not in id_fields}
+        if kept:
+            row_json[RAW_KEY] = kept
         yield refs[i], [str(r) for r in reasons[i] or []], row_json
+
+
+def unconverted_values(
+    rejected: pa.Table, *, source_batch: pa.Table | pa.RecordBatch, source: Source
+) -> dict[str, dict[str, str]]:
+    """Per rejected row ref: ``{field: source text}`` of the values its mapping could not convert.
+
+    Only date, number and code fields fail a conversion; an ID field is never taken here.
+    """
+    if "_row_ref" not in source_batch.schema.names or rejected.num_rows == 0:
+        return {}
+    wanted: dict[str, list[str]] = {}
+    for ref, why in zip(
+        rejected.column("_row_ref").to_pylist(),
+        rejected.column("_reasons").to_pylist(),
+        strict=True,
+    ):
+        for reason in why or []:
+            if reason.startswith(_CONVERSION_REASONS):
+                name = reason.split(":", 1)[1]
+                conversion = source.mapping.get(name)
+                if conversion is not None and conversion.column is not None:
+                    wanted.setdefault(str(ref), []).append(name)
+    if not wanted:
+        return {}
+    refs = [str(r) for r in source_batch.column("_row_ref").to_pylist()]
+    position = {ref: i for i, ref in enumerate(refs) if ref in wanted}
+    out: dict[str, dict[str, str]] = {}
+    for ref, names in wanted.items():
+        row = position.get(ref)
+        if row is None:
+            continue
+        for name in names:
+            column = source.mapping[name].column
+            if column is None or column not in source_batch.schema.names:
+                continue
+            value = source_batch.column(column)[row].as_py()
+            if value is not None:
+                out.setdefault(ref, {})[name] = _plain_text(value)
+    return out
+
+
+def _plain_text(value: Any) -> str:
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def record_rejected(
@@ -140,8 +204,14 @@ def record_rejected(
     rejected: pa.Table,
     cipher: FieldCipher,
     now: dt.datetime,
+    source_batch: pa.Table | pa.RecordBatch | None = None,
+    source_spec: Source | None = None,
 ) -> int:
-    """Insert a batch's rejected rows, skipping those already there; return how many are new."""
+    """Insert a batch's rejected rows, skipping those already there; return how many are new.
+
+    With ``source_batch`` (the connector's batch) and ``source_spec``, values the mapping could
+    not convert are kept as the department sent them (see the module docstring).
+    """
     _check_rejected(rejected)
     if rejected.num_rows == 0:
         return 0
@@ -153,11 +223,17 @@ def record_rejected(
         )
     )
     rows: list[dict[str, Any]] = []
+    raw = (
+        unconverted_values(rejected, source_batch=source_batch, source=source_spec)
+        if source_batch is not None and source_spec is not None
+        else None
+    )
     for ref, reasons, row_json in _protected_rows(
         rejected,
         license_type=license_type,
         cipher=cipher,
         aad=lambda ref: row_aad(source, ref),
+        raw=raw,
     ):
         if ref in existing:
             continue
@@ -311,6 +387,8 @@ def hold_batch(
     cipher: FieldCipher,
     now: dt.datetime,
     quality_run_id: int | None = None,
+    source_batch: pa.Table | pa.RecordBatch | None = None,
+    source_spec: Source | None = None,
 ) -> HeldBatch:
     """Keep the rejected rows of a batch that failed its threshold, for inspection.
 
@@ -351,6 +429,11 @@ def hold_batch(
     session.add(held)
     session.flush()
     held_id = held.id
+    raw = (
+        unconverted_values(rejected, source_batch=source_batch, source=source_spec)
+        if source_batch is not None and source_spec is not None
+        else None
+    )
     rows = [
         {"held_batch_id": held_id, "row_ref": ref, "reasons": why, "row_json": row_json}
         for ref, why, row_json in _protected_rows(
@@ -358,6 +441,7 @@ def hold_batch(
             license_type=license_type,
             cipher=cipher,
             aad=lambda ref: held_aad(held_id, ref),
+            raw=raw,
         )
     ]
     if rows:
@@ -415,9 +499,10 @@ def write_export(
 
     Each record has ``id``, ``source``, ``row_ref``, ``reasons`` and ``values`` (decrypted).
     Columns: ``<id_column>, source, row_ref, reasons``, then the license fields present in any
-    row, in catalog order. Returns the number of rows written.
+    row, in catalog order; a value the mapping could not convert is written as the department
+    sent it. Returns the number of rows written.
     """
-    present = {name for r in records for name in r["values"]}
+    present = {name for r in records for name in r["values"] if name != RAW_KEY}
     fields = [f.name for f in license_type.fields if f.name in present]
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
@@ -429,7 +514,7 @@ def write_export(
         writer = csv.writer(fh)
         writer.writerow([id_column, "source", "row_ref", "reasons", *fields])
         for record in records:
-            values = record["values"]
+            values = with_unconverted(record["values"])
             writer.writerow(
                 [
                     record["id"],
@@ -446,6 +531,16 @@ def write_export(
         path,
     )
     return len(records)
+
+
+def with_unconverted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row's values with each value the mapping nulled replaced by the source's text."""
+    raw = values.get(RAW_KEY) or {}
+    out = {k: v for k, v in values.items() if k != RAW_KEY}
+    for name, text in raw.items():
+        if out.get(name) is None:
+            out[name] = text
+    return out
 
 
 def _cell(value: Any) -> str:

@@ -113,10 +113,27 @@ def build_expectations(
             )
         )
     no = license_type.license_no_field
-    out.append(ExpectColumnValuesToBeUnique(column=no, meta={REASON_KEY: f"duplicate:{no}"}))
+    out.append(
+        ExpectColumnValuesToBeUnique(
+            column=unique_column(license_type), meta={REASON_KEY: f"duplicate:{no}"}
+        )
+    )
     if source is not None:
         out += _source_expectations(license_type, source, out)
     return out
+
+
+def unique_column(license_type: LicenseType) -> str:
+    """The frame column the license-number uniqueness runs on.
+
+    A license number that is an ID number (a business license's credit code) is compared in its
+    canonical form, which the gate adds to the frame under this name: two spellings of one
+    code (``91 110000 600037341L``) are one record in the lake, so they are duplicates.
+    """
+    no = license_type.license_no_field
+    if license_type.field(no).type in ("resident_id", "credit_code", "holder_id"):
+        return f"{no} (canonical)"
+    return no
 
 
 def build_suite(

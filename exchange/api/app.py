@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.orm import sessionmaker
 
 from exchange.api import problem
 from exchange.api.rate_limit import ConsumerRateLimiter
@@ -68,6 +69,9 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
 
     app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.hub = hub
+    app.state.read_sessions = sessionmaker(
+        hub.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
     app.state.audit_writer = writer
     app.state.metrics = metrics
     app.state.rate_limiter = ConsumerRateLimiter(

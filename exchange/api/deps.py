@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.access import AuditSink
 from exchange.api.rate_limit import ConsumerRateLimiter
@@ -30,12 +30,23 @@ def get_hub(request: Request) -> Hub:
 HubDep = Annotated[Hub, Depends(get_hub)]
 
 
-def get_session(hub: HubDep) -> Iterator[Session]:
-    with hub.sessions() as session:
+def get_session(request: Request) -> Iterator[Session]:
+    """A session in autocommit mode: reads without BEGIN/ROLLBACK round trips."""
+    sessions: sessionmaker[Session] = request.app.state.read_sessions
+    with sessions() as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_write_session(hub: HubDep) -> Iterator[Session]:
+    """A session in a transaction, for calls that change data together with their audit row."""
+    with hub.sessions() as session:
+        yield session
+
+
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
 def get_caller(

@@ -464,3 +464,56 @@ class SharingOut(BaseModel):
     operations: dict[str, str]
     kinds: dict[str, list[str]]
     intake_kinds: list[str] = Field(description="Kinds whose lookups must name a service item")
+
+
+class AnnotatedCopyRequest(_Body):
+    """An annotated copy (加注件): the license re-signed for one service item and purpose."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "purpose": "办理人才引进落户",
+                    "service_item": "talent_household_registration",
+                    "expires_at": "2026-12-04T18:00:00+08:00",
+                }
+            ]
+        },
+    )
+
+    purpose: str = Purpose
+    service_item: str = Field(max_length=64, description="The service item the copy is for")
+    expires_at: dt.datetime | None = Field(
+        default=None,
+        description="With a time zone; default a week, never past the license's validity",
+    )
+    restricted_until: dt.date | None = RestrictedUntil
+
+
+class AnnotatedCopyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "copy_id": "urn:uuid:2f0c6a52-6f0e-4a8e-9d59-3a1a3b0f2c11",
+                    "license_id": EXAMPLE_LICENSE,
+                    "valid_until": "2026-12-04T10:00:00Z",
+                    "credential": {
+                        "type": ["VerifiableCredential", "AnnotatedELicense"],
+                        "credentialSubject": {
+                            "annotation": "仅用于办理“人才引进落户”，有效期至2026-12-04",
+                            "license": EXAMPLE_CREDENTIAL,
+                        },
+                    },
+                }
+            ]
+        }
+    )
+
+    copy_id: str
+    license_id: str
+    valid_until: str
+    credential: dict[str, Any] = Field(
+        description="The signed annotated copy; it embeds the license unchanged"
+    )

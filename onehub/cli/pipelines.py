@@ -88,6 +88,20 @@ def pipelines_backfill(
         console.print(f"[green]✔[/] {result.dag_id}: {result.state}")
 
 
+@app.command("maintenance")
+def pipelines_maintenance() -> None:
+    """Run the maintenance DAG now (expiry, status lists, lake upkeep, supervision, key age)."""
+    from onehub.orchestrator import run_maintenance
+    from onehub.settings import Settings
+
+    try:
+        with console.status("running maintenance through Airflow…"):
+            result = run_maintenance(Settings())
+    except OneHubError as exc:
+        fail(exc)
+    console.print(f"[green]✔[/] {result.dag_id}: {result.state}")
+
+
 @app.command("standalone")
 def pipelines_standalone(
     port: Annotated[int, typer.Option(help="Port of the Airflow UI on 127.0.0.1")] = 8080,

@@ -127,22 +127,35 @@ def quality_report(
 def quality_runs(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source")] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs, newest first")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
     """Recent quality runs with their counts and Data Docs page."""
     from quality.report import list_runs
 
     hub = build_hub()
-    table = Table("run", "source", "kind", "started", "status", "rows in", "rejected", "report")
     with hub.sessions() as session:
-        for run in list_runs(session=session, source=source, limit=limit):
-            table.add_row(
-                str(run.id),
-                run.source,
-                run.kind,
-                run.started_at.isoformat(timespec="seconds"),
-                run.status,
-                str(run.rows_in),
-                str(run.rows_rejected),
-                run.report_uri or "-",
-            )
+        runs = [
+            {
+                "run": run.id,
+                "source": run.source,
+                "kind": run.kind,
+                "started_at": run.started_at.isoformat(timespec="seconds"),
+                "status": run.status,
+                "batches": run.batches,
+                "rows_in": run.rows_in,
+                "rows_rejected": run.rows_rejected,
+                "report": run.report_uri,
+            }
+            for run in list_runs(session=session, source=source, limit=limit)
+        ]
+    if as_json:
+        console.print_json(json.dumps(runs))
+        return
+    table = Table("run", "source", "kind", "started", "status", "rows in", "rejected", "report")
+    for r in runs:
+        table.add_row(
+            *(str(r[k]) for k in ("run", "source", "kind", "started_at", "status", "rows_in")),
+            str(r["rows_rejected"]),
+            str(r["report"] or "-"),
+        )
     console.print(table)

@@ -28,24 +28,39 @@ def quarantine_list(
     source: Annotated[str | None, typer.Option("--source", "-s", help="Only this source")] = None,
     status: Annotated[str, typer.Option(help="open, resolved or all")] = "open",
     limit: Annotated[int, typer.Option(help="At most this many rows, newest first")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
 ) -> None:
     """List quarantined rows with their reasons (no values)."""
     from quality.quarantine import list_rows
 
     hub = build_hub()
-    table = Table("id", "source", "batch", "row ref", "reasons", "status", "quarantined")
     with hub.sessions() as session:
-        rows = list_rows(session=session, source=source, status=_status(status), limit=limit)
-        for r in rows:
-            table.add_row(
-                str(r.id),
-                r.source,
-                str(r.batch_seq),
-                r.row_ref,
-                "; ".join(r.reasons),
-                r.status,
-                r.created_at.isoformat(timespec="seconds"),
-            )
+        rows = [
+            {
+                "id": r.id,
+                "source": r.source,
+                "batch_seq": r.batch_seq,
+                "row_ref": r.row_ref,
+                "reasons": r.reasons,
+                "status": r.status,
+                "quarantined_at": r.created_at.isoformat(timespec="seconds"),
+            }
+            for r in list_rows(session=session, source=source, status=_status(status), limit=limit)
+        ]
+    if as_json:
+        console.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table("id", "source", "batch", "row ref", "reasons", "status", "quarantined")
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["source"]),
+            str(row["batch_seq"]),
+            str(row["row_ref"]),
+            "; ".join(row["reasons"]),  # type: ignore[arg-type]
+            str(row["status"]),
+            str(row["quarantined_at"]),
+        )
     console.print(table)
 
 

@@ -18,12 +18,25 @@ def verify(
     keys: Annotated[
         Path | None, typer.Option(help="JWKS or DID document to trust instead of the local hub")
     ] = None,
+    status_list: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--status-list",
+            help="A status list credential file (repeat for revocation and suspension)",
+        ),
+    ] = None,
+    service_item: Annotated[
+        str | None,
+        typer.Option(help="The service item an annotated copy (加注件) is presented for"),
+    ] = None,
 ) -> None:
-    """Verify e-licenses offline: signature, validity period and (with the local hub) status."""
+    """Verify e-licenses offline: signature, key, validity period, status lists, store status."""
     from onehub.verification import verify_document
 
     try:
-        results = verify_document(file, keys_file=keys)
+        results = verify_document(
+            file, keys_file=keys, status_list_files=status_list or (), service_item=service_item
+        )
     except OneHubError as exc:
         fail(exc)
     failed = 0

@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from catalog_schemas.catalog import shipped_catalog
 from catalog_schemas.errors import FatalError, RetriableError
-from catalog_schemas.model import Source
+from catalog_schemas.model import SoftDelete, Source
 from connectors import ROW_REF, ReadBatch, apply_mapping, open_connector
 
 T0 = dt.datetime(2016, 3, 23, 9, 0, 0)
@@ -248,7 +249,10 @@ def test_a_custom_query_is_read_as_a_subquery(engine: sa.Engine) -> None:
 
 
 def test_a_missing_table_is_fatal(sqlite_url: str) -> None:
-    sa.create_engine(sqlite_url).dispose()
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect():
+        pass  # creates the (empty) database file
+    engine.dispose()
     with pytest.raises(FatalError, match="property_register") as caught:
         list(open_connector(source(5), location=sqlite_url).read(None))
     assert caught.value.code == "source_table_missing"
@@ -265,3 +269,45 @@ def test_an_unreachable_database_is_retriable() -> None:
     with pytest.raises(RetriableError) as caught:
         list(open_connector(source(5), location=url).read(None))
     assert caught.value.code == "source_unavailable"
+
+
+def test_a_missing_sqlite_file_is_fatal_and_not_created(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nowhere.db'}"
+    with pytest.raises(FatalError) as caught:
+        list(open_connector(source(5), location=url).read(None))
+    assert caught.value.code == "source_database_missing"
+    assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_soft_deleted_rows_are_flagged_by_a_deleted_at_column(engine: sa.Engine) -> None:
+    insert(engine, [row(i, T0 + dt.timedelta(minutes=i)) for i in range(1, 5)])
+    # The department marks deletions with the time; the custom query exposes it.
+    src = source(
+        batch_size=3,
+        table=None,
+        query="SELECT p.*, CASE WHEN p.id IN (2, 3) THEN p.last_modified END AS deleted_on "
+        "FROM property_register p",
+        soft_delete=SoftDelete(deleted_at="deleted_on"),
+    )
+    lt = shipped_catalog().license_type("real_estate_title")
+
+    batches = read(src, engine, None)
+    mapped = pa.concat_tables(apply_mapping(b.batch, source=src, license_type=lt) for b in batches)
+
+    assert mapped.column("_deleted").to_pylist() == [False, True, True, False]
+
+
+def test_backlog_reports_the_newest_watermark_the_lag_and_rows_waiting(engine: sa.Engine) -> None:
+    insert(engine, [row(i, T0 + dt.timedelta(minutes=i)) for i in range(1, 7)])
+    src = source(batch_size=4)
+    conn = open_connector(src, location=engine.url.render_as_string(False))
+    state = read(src, engine, None)[0].state  # four rows committed, up to 09:04
+    insert(engine, [row(50, T0 + dt.timedelta(hours=2, minutes=4))])
+
+    backlog = conn.backlog(state)
+
+    assert (backlog.lag, backlog.waiting) == ("2 h", 3)
+    assert dt.datetime.fromisoformat(str(backlog.source_watermark)) == T0 + dt.timedelta(
+        hours=2, minutes=4
+    )
+    assert conn.backlog(None).waiting == 7

@@ -36,7 +36,9 @@ def main(dag_folder: str) -> None:
             "tags": sorted(dag.tags),
             "owner": dag.owner,
             "catchup": dag.catchup,
-            "schedule": str(dag.timetable.summary),
+            "schedule": dag.schedule
+            if isinstance(dag.schedule, str | None)
+            else repr(dag.schedule),
             "asset_schedule": type(dag.timetable).__name__,
             "doc_md": dag.doc_md or "",
             "max_active_runs": dag.max_active_runs,
@@ -53,8 +55,7 @@ def main(dag_folder: str) -> None:
                     else None,
                     "trigger_rule": str(getattr(task.trigger_rule, "value", task.trigger_rule)),
                     "on_failure_callback": [
-                        f"{f.__module__}.{f.__qualname__}"
-                        for f in (task.on_failure_callback or [])
+                        f"{f.__module__}.{f.__qualname__}" for f in (task.on_failure_callback or [])
                     ],
                     "outlets": [getattr(o, "uri", str(o)) for o in task.outlets],
                     "upstream": sorted(task.upstream_task_ids),

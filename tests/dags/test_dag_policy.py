@@ -65,14 +65,18 @@ def listener() -> Iterator[Listener]:
     server.close()
 
 
-def _parse(tmp: Path, port: int, *, catalog_dir: Path | None = None) -> dict[str, Any]:
-    down = f"127.0.0.1:{port}"
+def _parse(
+    tmp: Path, listener: Listener, *, catalog_dir: Path | None = None, dags: Path = DAGS_FOLDER
+) -> dict[str, Any]:
+    """Parse ``dags`` in a fresh process; its findings plus ``connections`` made to ``listener``."""
+    down = f"127.0.0.1:{listener.port}"
+    before = len(listener.accepted)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "ONEHUB_"))}
     env.update(
         {
             "AIRFLOW_HOME": str(tmp / "airflow"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg://nobody@{down}/airflow",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": (
                 f"postgresql+psycopg_async://nobody@{down}/airflow"
@@ -89,7 +93,7 @@ def _parse(tmp: Path, port: int, *, catalog_dir: Path | None = None) -> dict[str
     if catalog_dir is not None:
         env["ONEHUB_CATALOG_DIR"] = str(catalog_dir)
     done = subprocess.run(
-        [sys.executable, str(PROBE), str(DAGS_FOLDER)],
+        [sys.executable, str(PROBE), str(dags)],
         env=env,
         capture_output=True,
         text=True,
@@ -98,13 +102,14 @@ def _parse(tmp: Path, port: int, *, catalog_dir: Path | None = None) -> dict[str
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["connections"] = len(listener.accepted) - before
     return result
 
 
 @pytest.fixture(scope="module")
 def shipped(tmp_path_factory: pytest.TempPathFactory, listener: Listener) -> dict[str, Any]:
     """The shipped catalog's DAGs, parsed with every database out of reach."""
-    return _parse(tmp_path_factory.mktemp("parse"), listener.port)
+    return _parse(tmp_path_factory.mktemp("parse"), listener)
 
 
 def test_no_import_errors_and_one_ingest_dag_per_source_yaml(shipped: dict[str, Any]) -> None:
@@ -115,14 +120,38 @@ def test_no_import_errors_and_one_ingest_dag_per_source_yaml(shipped: dict[str, 
     assert len(list(sources_dir.glob("*.yaml"))) == len(SHIPPED.sources)
 
 
-def test_parsing_touches_no_database_and_no_network(
-    shipped: dict[str, Any], listener: Listener
-) -> None:
+def test_parsing_touches_no_database_and_no_network(shipped: dict[str, Any]) -> None:
     assert shipped["events"] == []
-    assert listener.accepted == []
+    assert shipped["connections"] == 0
     # Measured, not asserted (timings vary with the machine): see docs/orchestration.md.
-    seconds = shipped["parse_seconds"], shipped["import_seconds"]
-    print("DAG folder parsed in %.2f s (+%.2f s imports)" % seconds)
+    print(f"DAG folder parsed in {shipped['parse_seconds']:.2f} s", end=" ")
+    print(f"(+{shipped['import_seconds']:.2f} s importing Airflow)")
+
+
+def test_the_probe_sees_a_dag_file_that_connects_at_parse_time(
+    tmp_path: Path, listener: Listener
+) -> None:
+    """The detector itself: a DAG file that opens the hub database while parsing is caught."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "bad.py").write_text(
+        "import os\n"
+        "import sqlalchemy as sa\n"
+        "from airflow.sdk import dag\n"
+        "try:\n"
+        "    sa.create_engine(os.environ['ONEHUB_DB_URL'], connect_args={'connect_timeout': 1})"
+        ".connect()\n"
+        "except sa.exc.OperationalError:\n"
+        "    pass\n"
+        "@dag(dag_id='bad', schedule=None, tags=['x'])\n"
+        "def bad():\n"
+        "    pass\n"
+        "bad()\n",
+        encoding="utf-8",
+    )
+    parsed = _parse(tmp_path, listener, dags=dags)
+    assert set(parsed["dags"]) == {"bad"}
+    assert parsed["connections"] >= 1
 
 
 def test_every_dag_has_tags_owner_retries_and_timeouts(shipped: dict[str, Any]) -> None:
@@ -196,7 +225,7 @@ def test_a_source_yaml_sets_retries_timeouts_tags_and_backfill(
         schedule="@daily",
     )
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    parsed = _parse(tmp_path, listener.port, catalog_dir=catalog_dir)
+    parsed = _parse(tmp_path, listener, catalog_dir=catalog_dir)
     assert parsed["import_errors"] == {}
     dag = parsed["dags"]["ingest__dca__dca_marriage"]
     assert dag["catchup"] is True
@@ -206,4 +235,4 @@ def test_a_source_yaml_sets_retries_timeouts_tags_and_backfill(
     assert (task["retries"], task["retry_delay"], task["execution_timeout"]) == (4, 120, 900)
     # Five attempts of 15 min, four delays of 2 min, 10 min for publish and supervise.
     assert dag["dagrun_timeout"] == 5 * 900 + 4 * 120 + 600
-    assert listener.accepted == []
+    assert parsed["connections"] == 0 and parsed["events"] == []

@@ -216,8 +216,17 @@ def test_report_counts_each_expectation_and_holds_no_values() -> None:
         "rows_good",
         "rows_rejected",
         "reasons",
+        "mapping",
         "expectations",
     }
+    # the mapping's own reasons are counted apart from the expectations'
+    assert result.report["mapping"] == {
+        reason: count
+        for reason, count in counts.items()
+        if reason.split(":")[0] in ("bad_date", "bad_integer", "unknown_code")
+    }
+    for entry in result.report["expectations"]:
+        assert entry["element_count"] == table.num_rows
 
 
 def test_today_decides_future_birth_dates() -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 
 from exchange.access import Call
-from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, SessionDep
+from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, WriteSessionDep
 from exchange.api.problem import responses
 from exchange.api.schemas import ConsentOut, ConsentRequest
 from exchange.consent import give, revoke
@@ -40,7 +40,7 @@ def _out(consent: Consent) -> ConsentOut:
 def post_consent(
     body: ConsentRequest,
     hub: HubDep,
-    session: SessionDep,
+    session: WriteSessionDep,
     caller: CallerDep,
     audit: AuditDep,
     request_id: RequestIdDep,
@@ -78,7 +78,7 @@ def post_consent(
 def delete_consent(
     consent_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
     hub: HubDep,
-    session: SessionDep,
+    session: WriteSessionDep,
     caller: CallerDep,
     audit: AuditDep,
     request_id: RequestIdDep,

@@ -1,4 +1,4 @@
-"""GET /v1/licenses/{license_id}: one license; POST /v1/verifications: check a presented one."""
+"""One license by identifier, an annotated copy of it, and verifying a presented one."""
 
 from __future__ import annotations
 
@@ -8,14 +8,23 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from exchange.access import Call
-from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, SessionDep
+from exchange.api.deps import (
+    AuditDep,
+    CallerDep,
+    HubDep,
+    RequestIdDep,
+    SessionDep,
+    WriteSessionDep,
+)
 from exchange.api.problem import responses
 from exchange.api.schemas import (
+    AnnotatedCopyOut,
+    AnnotatedCopyRequest,
     LicenseOut,
     VerificationRequest,
     VerificationResponse,
 )
-from exchange.lookup import fetch_license, verify_presented
+from exchange.lookup import annotated_copy, fetch_license, verify_presented
 
 router = APIRouter(prefix="/v1", tags=["licenses"])
 
@@ -59,6 +68,47 @@ def get_license_by_id(
     )
     view = fetch_license(hub=hub, session=session, call=call, license_id=license_id, audit=audit)
     return LicenseOut.model_validate(view)
+
+
+@router.post(
+    "/licenses/{license_id}/annotated-copies",
+    response_model=AnnotatedCopyOut,
+    status_code=201,
+    summary="Request an annotated copy (加注件)",
+    responses=responses(401, 403, 404, 409, 413, 422, 429, 503),
+)
+def post_annotated_copy(
+    license_id: LicenseId,
+    body: AnnotatedCopyRequest,
+    hub: HubDep,
+    session: WriteSessionDep,
+    caller: CallerDep,
+    audit: AuditDep,
+    request_id: RequestIdDep,
+) -> AnnotatedCopyOut:
+    """A credential of its own, signed by the hub, that embeds the license unchanged and binds
+    it to this purpose, service item and consumer until `expires_at`: "only for handling
+    <item>, valid until <date>". Only a valid license the caller may see can be copied (409
+    `license_not_valid` otherwise)."""
+    call = Call(
+        consumer=caller,
+        purpose=body.purpose,
+        service_item=body.service_item,
+        request_id=request_id,
+        restricted_until=body.restricted_until,
+    )
+    copy = annotated_copy(
+        hub=hub,
+        session=session,
+        call=call,
+        license_id=license_id,
+        expires=body.expires_at,
+        audit=audit,
+    )
+    session.commit()  # a first signing key, if the hub had none
+    return AnnotatedCopyOut(
+        copy_id=copy["id"], license_id=license_id, valid_until=copy["validUntil"], credential=copy
+    )
 
 
 @router.post(

@@ -1,0 +1,74 @@
+"""The fast paths issuance uses give exactly what the reference implementations give."""
+
+from __future__ import annotations
+
+import base58
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from license_store.canonical import canonicalize, canonicalize_plain
+from license_store.identifier import IdentifierScope, format_identifier, parse_identifier
+from license_store.multikey import b58decode, b58encode
+
+# JSON values of every kind, keys and strings across the BMP and beyond (not lone surrogates).
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_text, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+_bmp_text = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)), max_size=12)
+_plain = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | _text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_bmp_text, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_canonicalize_equals_rfc8785(value: object) -> None:
+    assert canonicalize(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
+@settings(max_examples=300, deadline=None)
+@given(_plain)
+def test_canonicalize_plain_equals_rfc8785_on_what_issuance_builds(value: object) -> None:
+    assert canonicalize_plain(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+
+
+def test_key_order_is_utf16_even_where_code_points_disagree() -> None:
+    # U+1F602 sorts before U+FB33 in UTF-16 code units, after it in code points.
+    value = {"\ufb33": 1, "\U0001f602": 2, "a": 3.5, "b": [1.0, 1e21]}
+    assert canonicalize(value) == rfc8785.dumps(value)
+    text = canonicalize(value)
+    assert text.index("\U0001f602".encode()) < text.index("\ufb33".encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=80))
+def test_base58_equals_the_reference(data: bytes) -> None:
+    encoded = b58encode(data)
+    assert encoded == base58.b58encode(data).decode("ascii")
+    assert b58decode(encoded) == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(serial=st.integers(0, 10**10 - 1), version=st.integers(1, 999))
+def test_identifier_scope_equals_format_identifier(serial: int, version: int) -> None:
+    scope = IdentifierScope("11440000000000050C001", "11440000000000050C")
+    text = scope.format(serial, version)
+    assert text == format_identifier(
+        type_code=scope.type_code, issuer_code=scope.issuer_code, serial=serial, version=version
+    )
+    assert parse_identifier(text).serial == serial
