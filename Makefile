@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 export ONEHUB_DATA_DIR ?= $(CURDIR)/data
 export ONEHUB_DEPARTMENTS_DIR ?= $(CURDIR)/departments
 
-.PHONY: run test install lint typecheck clean sample pipelines serve
+.PHONY: run test install lint typecheck clean sample pipelines serve airflow stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -28,6 +28,16 @@ run: $(STAMP)
 ## test: the whole suite (PostgreSQL/MariaDB tests skip when the servers are down, unless CI=true)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## airflow: Airflow standalone (SQLite) on http://localhost:8080 with OneHub's DAGs unpaused; prints the login
+airflow: $(STAMP)
+	$(BIN)/onehub init
+	$(BIN)/onehub sample
+	$(BIN)/onehub pipelines standalone --port 8080
+
+## stop: stop what `make airflow` started
+stop: $(STAMP)
+	$(BIN)/onehub pipelines stop
 
 lint: $(STAMP)
 	$(BIN)/ruff check catalog_schemas connectors quality exchange license_store onehub sample_systems dags tests

@@ -13,7 +13,8 @@
   no data rows still yields one empty batch, so its state is committed and it gets archived.
 - **Checked before read.** Each file is decoded and parsed in full before its first batch, so a
   bad file yields nothing rather than half its rows. An unreadable file (undecodable bytes, ragged
-  rows, invalid JSON line, duplicate header names) moves to ``quarantine/`` with a
+  rows, invalid JSON line, duplicate header names, a column the mapping reads missing from the
+  header) moves to ``quarantine/`` with a
   ``<name>.reason.txt``; it is never deleted, and reading goes on with the next file.
 - **Archived after commit.** :meth:`FileDropConnector.finish` moves the files whose hashes are
   in the committed state to ``archive/`` (with their ``.done`` markers).
@@ -206,6 +207,18 @@ class FileDropConnector:
 
     def _inspect(self, path: Path) -> _Layout:
         """Decode and parse the whole file once; raise UnreadableFileError if it cannot be read."""
+        layout = self._layout(path)
+        # A header without a column the mapping reads would fail every batch of the file (and
+        # every later run): the file cannot be read as this source, so it is quarantined.
+        needed = [c.column for c in self._source.mapping.values() if c.column is not None]
+        if self._spec.soft_delete is not None:
+            needed.append(self._spec.soft_delete.column)
+        missing = [c for c in dict.fromkeys(needed) if c not in layout.columns]
+        if missing and (layout.rows or self._spec.format != "jsonl"):
+            raise UnreadableFileError(f"missing_columns: the file has no {', '.join(missing)}")
+        return layout
+
+    def _layout(self, path: Path) -> _Layout:
         if self._spec.format == "xlsx":
             columns: tuple[str, ...] = ()
             rows = 0

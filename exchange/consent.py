@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -111,22 +111,37 @@ def is_active(consent: Consent, *, now: dt.datetime) -> bool:
     return consent.revoked_at is None and _aware(consent.expires_at) > now
 
 
+_CONSENTS = cast(sa.Table, Consent.__table__)
+_FOR_HOLDER = (
+    sa.select(
+        _CONSENTS.c.id,
+        _CONSENTS.c.purpose,
+        _CONSENTS.c.license_types,
+        _CONSENTS.c.expires_at,
+        _CONSENTS.c.revoked_at,
+    )
+    .where(
+        _CONSENTS.c.holder_key == sa.bindparam("holder_key"),
+        _CONSENTS.c.consumer == sa.bindparam("consumer"),
+    )
+    .order_by(_CONSENTS.c.granted_at)
+)
+
+
 def consented_types(
     *, session: Session, holder_key: str, consumer: str, purpose: str, now: dt.datetime
 ) -> dict[str, str]:
     """License type (or ``*`` for all) -> id of an active consent covering this call."""
     wanted = normalise_purpose(purpose)
     found: dict[str, str] = {}
-    rows = session.scalars(
-        sa.select(Consent)
-        .where(Consent.holder_key == holder_key, Consent.consumer == consumer)
-        .order_by(Consent.granted_at)
+    rows = session.connection().execute(
+        _FOR_HOLDER, {"holder_key": holder_key, "consumer": consumer}
     )
-    for consent in rows:
-        if consent.purpose != wanted or not is_active(consent, now=now):
+    for row in rows:
+        if row.purpose != wanted or row.revoked_at is not None or _aware(row.expires_at) <= now:
             continue
-        for code in consent.license_types or [ALL_TYPES]:
-            found.setdefault(code, consent.id)
+        for code in row.license_types or [ALL_TYPES]:
+            found.setdefault(code, row.id)
     return found
 
 

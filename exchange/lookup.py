@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -117,30 +117,41 @@ class _Held:
     roles: tuple[str, ...]
 
 
+_LICENSES = cast(sa.Table, License.__table__)
+_HOLDERS = cast(sa.Table, LicenseHolder.__table__)
+_HELD = (
+    sa.select(
+        *(
+            _LICENSES.c[name]
+            for name in (
+                "license_id",
+                "license_type",
+                "version",
+                "status",
+                "valid_until",
+                "issuer_department",
+                "source",
+                "batch_id",
+                "as_of",
+                "credential_enc",
+            )
+        ),
+        _HOLDERS.c.role,
+    )
+    .join(_HOLDERS, _HOLDERS.c.license_id == _LICENSES.c.license_id)
+    .where(_HOLDERS.c.holder_key == sa.bindparam("holder_key"))
+    .where(_LICENSES.c.status != SUPERSEDED)
+    .order_by(_LICENSES.c.license_type, _LICENSES.c.license_id)
+)
+
+
 def _held_licenses(session: Session, key: str) -> list[_Held]:
     """The holder's current licenses (not superseded) through the holder_key index.
 
     One query of the columns a lookup needs, instead of license_store's ORM objects with their
     holders loaded: a lookup is the hub's hottest call.
     """
-    rows = session.execute(
-        sa.select(
-            License.license_id,
-            License.license_type,
-            License.version,
-            License.status,
-            License.valid_until,
-            License.issuer_department,
-            License.source,
-            License.batch_id,
-            License.as_of,
-            License.credential_enc,
-            LicenseHolder.role,
-        )
-        .join(LicenseHolder, LicenseHolder.license_id == License.license_id)
-        .where(LicenseHolder.holder_key == key, License.status != SUPERSEDED)
-        .order_by(License.license_type, License.license_id)
-    ).all()
+    rows = session.connection().execute(_HELD, {"holder_key": key}).all()
     held: dict[str, _Held] = {}
     for row in rows:
         seen = held.get(row.license_id)

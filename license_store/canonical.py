@@ -35,22 +35,13 @@ _PLAIN_ENCODER: Final = json.JSONEncoder(
 )
 
 
-class _NotPlain(Exception):
-    """Raised by the scan when a value needs the full RFC 8785 serializer."""
-
-
 def canonicalize(value: object) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
-    try:
-        plain = _scan(value, 1, [0])
-    except _Bounds as exc:
-        raise CanonicalizationError(str(exc)) from None
-    if plain:
+    if scan(value):
         try:
             return _PLAIN_ENCODER.encode(value).encode("utf-8")
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 say so
-    check_bounds(value)
     try:
         return rfc8785.dumps(value)  # type: ignore[arg-type]
     except rfc8785.CanonicalizationError as exc:
@@ -69,6 +60,22 @@ def canonicalize_plain(value: Any) -> bytes:
         return _PLAIN_ENCODER.encode(value).encode("utf-8")
     except UnicodeEncodeError:
         return canonicalize(value)
+
+
+def scan(value: object) -> bool:
+    """Check size and depth like :func:`check_bounds`; return whether the value is plain.
+
+    Plain: dicts, lists, strings, booleans, null and integers within +-(2**53 - 1), with str keys
+    free of characters above U+FFFF: what the standard library encoder writes as RFC 8785.
+    """
+    try:
+        plain = _scan(value, 1, [0])
+    except _Bounds as exc:
+        raise CanonicalizationError(str(exc)) from None
+    if not plain:
+        # The scan does not descend into tuples or other mappings: the general walk does.
+        check_bounds(value)
+    return plain
 
 
 class _Bounds(Exception):

@@ -67,32 +67,31 @@ def build_credential(
     credential_status: Sequence[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Return the unsigned credential of one license version (with its status-list entries)."""
-    subject: dict[str, Any] = {
-        "licenseType": record.license_type,
-        "licenseTypeName": record.type_name_zh,
-        "licenseTypeNameEn": record.type_name_en,
-        "licenseNumber": record.license_no,
-        "issuingAuthority": {
-            "code": record.issuer_department,
-            "name": record.issuer_name_zh,
-            "nameEn": record.issuer_name_en,
-        },
-        "holders": [
-            {
-                "role": holder.role,
-                "kind": holder.kind,
-                "idNumber": holder.id_number,
-                **({"name": holder.name} if holder.name is not None else {}),
-            }
-            for holder in record.holders
-        ],
-    }
+    holders = []
+    for holder in record.holders:
+        entry = {"role": holder.role, "kind": holder.kind, "idNumber": holder.id_number}
+        if holder.name is not None:
+            entry["name"] = holder.name
+        holders.append(entry)
     # An absent value is left out rather than written as null (JSON-LD drops nulls anyway).
-    subject.update((name, value) for name, value in record.fields.items() if value is not None)
+    subject: dict[str, Any] = {
+        name: value for name, value in record.fields.items() if value is not None
+    }
+    # The record refuses field names that would overwrite these (RESERVED_FIELDS).
+    subject["licenseType"] = record.license_type
+    subject["licenseTypeName"] = record.type_name_zh
+    subject["licenseTypeNameEn"] = record.type_name_en
+    subject["licenseNumber"] = record.license_no
+    subject["issuingAuthority"] = {
+        "code": record.issuer_department,
+        "name": record.issuer_name_zh,
+        "nameEn": record.issuer_name_en,
+    }
+    subject["holders"] = holders
     credential: dict[str, Any] = {
         "@context": [VC_CONTEXT],
-        "id": credential_id(license_id),
-        "type": [*CREDENTIAL_TYPES, pascal_case(record.license_type)],
+        "id": ID_PREFIX + license_id,
+        "type": _types(record.license_type),
         "issuer": {"id": issuer_did, "name": issuer_name},
         "name": record.type_name_zh,
     }
@@ -104,3 +103,12 @@ def build_credential(
     if credential_status:
         credential["credentialStatus"] = list(credential_status)
     return credential
+
+
+def _types(license_type: str) -> list[str]:
+    return [*CREDENTIAL_TYPES, _pascal(license_type)]
+
+
+@lru_cache(maxsize=256)
+def _pascal(code: str) -> str:
+    return pascal_case(code)

@@ -228,9 +228,11 @@ def issue(
             continue
         next_index += 1
         status = VALID
+        status_seq = 0
         if previous and previous.status in _CARRIED:
             # A changed record of a suspended or revoked license: keep the decision, take the data.
             status = previous.status
+            status_seq = 1
             carried.append(
                 StatusChange(
                     license_id,
@@ -250,7 +252,7 @@ def issue(
             "license_type": record.license_type,
             "issuer_department": record.issuer_department,
             "status": status,
-            "status_seq": 1 if status != VALID else 0,
+            "status_seq": status_seq,
             "status_index": status_index,
             "valid_from": record.valid_from,
             "valid_until": record.valid_until,
@@ -302,7 +304,7 @@ def issue(
                 to_supersede.append(Seen(previous.license_id, VALID, previous.status_seq))
                 superseded_by[previous.license_id] = license_id
         current[record.record_key] = _Current(
-            license_id, version, serial, status, row["status_seq"], record.row_hash, *scope, row
+            license_id, version, serial, status, status_seq, record.row_hash, *scope, row
         )
         issued.append(IssuedLicense(license_id, record.record_key, version, superseded))
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from catalog_schemas.errors import OneHubError, ValidationFailedError
 from license_store import ed25519, multikey
-from license_store.canonical import canonicalize, check_bounds
+from license_store.canonical import canonicalize, canonicalize_plain, scan
 from license_store.error import CanonicalizationError, UnsupportedAlgorithmError, VerificationError
 from license_store.signer import Signer
 from license_store.timestamp import format_timestamp, parse_timestamp
@@ -56,15 +56,18 @@ def create_proof(
     return {**unsecured, "proof": proof}
 
 
-def hash_data(unsecured: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
-    """Return the 64 bytes eddsa-jcs-2022 signs: proof-config hash, then document hash."""
+def hash_data(
+    unsecured: Mapping[str, Any], proof_config: Mapping[str, Any], *, plain: bool = False
+) -> bytes:
+    """Return the 64 bytes eddsa-jcs-2022 signs: proof-config hash, then document hash.
+
+    ``plain=True`` says the caller has already scanned both (see ``canonical.scan``).
+    """
     config = dict(proof_config)
     if "@context" in unsecured:
         config["@context"] = unsecured["@context"]
-    return (
-        hashlib.sha256(canonicalize(config)).digest()
-        + hashlib.sha256(canonicalize(unsecured)).digest()
-    )
+    encode = canonicalize_plain if plain else canonicalize
+    return hashlib.sha256(encode(config)).digest() + hashlib.sha256(encode(unsecured)).digest()
 
 
 def verify_proof(
@@ -77,7 +80,8 @@ def verify_proof(
     if not isinstance(document, Mapping):
         raise VerificationError("malformed")
     try:
-        check_bounds(document)
+        # One walk bounds the document and tells whether the fast canonical form applies.
+        plain = scan(document)
     except CanonicalizationError:
         raise VerificationError("malformed") from None
     proof = document.get("proof")
@@ -124,7 +128,7 @@ def verify_proof(
     except OneHubError:
         raise VerificationError("unknown_key") from None
     try:
-        data = hash_data(unsecured, options)
+        data = hash_data(unsecured, options, plain=plain)
     except CanonicalizationError:
         raise VerificationError("malformed") from None
     ed25519.verify(key, data, signature)

@@ -281,7 +281,7 @@ def _checked(reason: str, actor: str, now: dt.datetime) -> tuple[str, str]:
 def _expire_cached(session: Session, license_ids: list[str]) -> None:
     # The bulk UPDATE bypassed the identity map: drop stale copies so later reads see the change.
     for license_id in license_ids:
-        cached = session.identity_map.get(session.identity_key(License, license_id))  # type: ignore[arg-type]
+        cached = session.identity_map.get(session.identity_key(License, license_id))
         if cached is not None:
             session.expire(cached)
 

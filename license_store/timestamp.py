@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from typing import Final
 
 from catalog_schemas.errors import ValidationFailedError
@@ -26,6 +27,13 @@ def parse_timestamp(text: object) -> dt.datetime:
     """Parse an XML Schema dateTimeStamp into an aware datetime, or raise ValidationFailedError."""
     if not isinstance(text, str) or len(text) > MAX_CHARS:
         raise ValidationFailedError("not a dateTimeStamp string")
+    # Verifying a batch sees the same few timestamps over and over (issuance time, validity
+    # days); datetimes are immutable, so a parsed one is shared.
+    return _parse(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> dt.datetime:
     match = _DATE_TIME_STAMP.fullmatch(text)
     if match is None:
         raise ValidationFailedError("not a dateTimeStamp (YYYY-MM-DDThh:mm:ss[.f](Z|+hh:mm))")

@@ -328,26 +328,27 @@ def stop_standalone(settings: Settings, *, grace: float = 20) -> int | None:
     (settings.airflow_home / STANDALONE_PID).unlink(missing_ok=True)
     if pid is None:
         return None
-    stop_process_group(pid, grace=grace)
+    stop_process_groups([pid], grace=grace)
     return pid
 
 
-def stop_process_group(pid: int, *, grace: float = 20) -> None:
-    """SIGTERM the process group ``pid`` leads; SIGKILL whatever is left after ``grace`` s."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+def stop_process_groups(pids: Iterable[int], *, grace: float = 20) -> None:
+    """SIGTERM the process groups the ``pids`` lead; SIGKILL whatever is left after ``grace`` s."""
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+            alive.append(pid)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        with contextlib.suppress(ChildProcessError):  # reap our own child: no zombie left
-            os.waitpid(pid, os.WNOHANG)
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            with contextlib.suppress(ChildProcessError):  # reap our own child: no zombie left
+                os.waitpid(pid, os.WNOHANG)
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                alive.remove(pid)
         time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
+    for pid in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)

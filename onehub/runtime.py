@@ -32,12 +32,28 @@ class StepUnavailableError(FatalError):
     code = "step_unavailable"
 
 
-def _hub(settings: Settings | None = None) -> Hub:
-    from onehub.database import create_schema
+def _hub(settings: Settings | None = None, *, pipeline: bool = False) -> Hub:
+    """The hub from settings, its tables created.
 
+    ``pipeline`` steps (ingest, issuance) need every table and great_expectations; the others
+    create only the exchange's and the license store's tables, so that a supervision or upkeep
+    task does not spend seconds importing great_expectations (onehub.database imports quality).
+    """
     configure_logging()
+    # great_expectations logs hundreds of registration lines at INFO when imported under
+    # Airflow's logging; they would bury the task log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     hub = build_hub(settings or Settings())
-    create_schema(hub.engine)
+    if pipeline:
+        from onehub.database import create_schema
+
+        create_schema(hub.engine)
+    else:
+        from exchange.model import metadata as exchange_metadata
+        from license_store.model import Base as LicenseBase
+
+        exchange_metadata.create_all(hub.engine)
+        LicenseBase.metadata.create_all(hub.engine)
     return hub
 
 
@@ -149,10 +165,10 @@ def run_ingest(
     window_start: str | dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Ingest one source (from ``window_start`` on, for a backfill); the counts of the run."""
+    settings = Settings()
+    hub = _hub(settings, pipeline=True)
     from exchange import pipeline
 
-    settings = Settings()
-    hub = _hub(settings)
     conn_id = hub.catalog.source(source_name).connector.connection
     location = location_for(settings, conn_id, airflow_connection)
     hub = replace(
@@ -187,10 +203,10 @@ def check_counts(counts: dict[str, Any]) -> None:
 
 def run_issuance() -> dict[str, Any]:
     """Issue licenses for everything new in the lake; the counts per license type."""
+    hub = _hub(pipeline=True)
     from exchange import pipeline
     from onehub.database import signer_for
 
-    hub = _hub()
     report = pipeline.issue_licenses(hub, signer_for(hub))
     return report.as_dict()
 

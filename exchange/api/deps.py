@@ -1,25 +1,37 @@
-"""FastAPI dependencies: the hub, a database session, the authenticated caller, the audit sink."""
+"""FastAPI dependencies and the one way a call on a holder's data is served (:func:`serve_call`).
+
+A holder call runs its database work in one worker thread (authentication, rate limit, the
+call itself, all in one session), submits its audit row to the process's AuditWriter, and
+answers only once that row is committed: the event loop awaits the commit, so the rows of
+concurrent calls share one group commit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import asyncio
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.access import AuditSink
 from exchange.api.rate_limit import ConsumerRateLimiter
-from exchange.audit import AuditWriter
+from exchange.audit import AuditUnavailableError, AuditWriter, Entry
 from exchange.consumer import authenticate
 from exchange.hub import Hub
 from exchange.model import Consumer
+
+T = TypeVar("T")
+AUDIT_TIMEOUT_SECONDS = 30.0
 
 # auto_error=False: a missing key is answered by our own 401 problem, not FastAPI's 403.
 bearer = HTTPBearer(
     auto_error=False, bearerFormat="oh_<key id>_<secret>", description="Consumer API key"
 )
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def get_hub(request: Request) -> Hub:
@@ -40,44 +52,74 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_write_session(hub: HubDep) -> Iterator[Session]:
-    """A session in a transaction, for calls that change data together with their audit row."""
-    with hub.sessions() as session:
-        yield session
+def _presented(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+    return credentials.credentials if credentials else None
 
 
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
-
-
-def get_caller(
-    request: Request,
-    session: SessionDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Consumer:
-    """The consumer whose key the request carries, within its rate limit."""
-    consumer = authenticate(
-        session=session, presented=credentials.credentials if credentials else None
-    )
+def _caller(request: Request, session: Session, presented: str | None) -> Consumer:
+    consumer = authenticate(session=session, presented=presented)
     limiter: ConsumerRateLimiter = request.app.state.rate_limiter
     limiter.hit(consumer)
     return consumer
 
 
+def get_caller(request: Request, session: SessionDep, credentials: BearerDep) -> Consumer:
+    """The consumer whose key the request carries, within its rate limit."""
+    return _caller(request, session, _presented(credentials))
+
+
 CallerDep = Annotated[Consumer, Depends(get_caller)]
 
 
-def get_audit(request: Request) -> AuditSink:
-    """Append an audit row and wait until it is durable."""
-    writer: AuditWriter = request.app.state.audit_writer
-    return writer.append
+class AuditRecorder:
+    """The audit sink of one call: submits its rows, then lets the call wait until durable."""
+
+    def __init__(self, writer: AuditWriter) -> None:
+        self._writer = writer
+        self._futures: list[Future[int]] = []
+
+    def __call__(self, entry: Entry) -> None:
+        self._futures.append(self._writer.submit(entry))
+
+    async def durable(self) -> None:
+        """Return once every submitted row is committed; AuditUnavailableError if one is not."""
+        for future in self._futures:
+            try:
+                await asyncio.wait_for(asyncio.wrap_future(future), AUDIT_TIMEOUT_SECONDS)
+            except TimeoutError:
+                raise AuditUnavailableError("the audit log did not answer in time") from None
 
 
-AuditDep = Annotated[AuditSink, Depends(get_audit)]
+async def serve_call(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    work: Callable[[Session, Consumer, AuditRecorder], T],
+    *,
+    write: bool = False,
+) -> T:
+    """Authenticate, run ``work`` in a worker thread, and return once its audit is durable.
+
+    ``write`` gives ``work`` a session in a transaction (it commits what it changes) instead of
+    an autocommit one for reads.
+    """
+    hub: Hub = request.app.state.hub
+    sessions: sessionmaker[Session] = hub.sessions if write else request.app.state.read_sessions
+    recorder = AuditRecorder(request.app.state.audit_writer)
+    presented = _presented(credentials)
+
+    def run() -> T:
+        with sessions() as session:
+            caller = _caller(request, session, presented)
+            return work(session, caller, recorder)
+
+    try:
+        return await run_in_threadpool(run)
+    finally:
+        # Answer (or refuse) only once the row saying so is durable.
+        await recorder.durable()
 
 
-def get_request_id(request: Request) -> str | None:
+def request_id_of(request: Request) -> str | None:
+    """The request's id (X-Request-ID, or the one the telemetry middleware made)."""
     request_id: str | None = getattr(request.state, "request_id", None)
     return request_id
-
-
-RequestIdDep = Annotated[str | None, Depends(get_request_id)]

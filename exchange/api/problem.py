@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 PROBLEM: Final = "application/problem+json"
 PROBLEM_REF: Final = {"$ref": "#/components/schemas/Problem"}
 _DESCRIPTIONS: Final = {
+    400: "The body is not JSON (invalid_json)",
     401: "No API key, or not a valid one (key_missing, key_invalid)",
     403: "Consumer disabled, call outside its scopes, or consent required",
     404: "Unknown license, consent or service item (or not shared with this consumer)",
@@ -109,7 +110,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers) if exc.headers else None
-        return problem(exc.status_code, f"http_{exc.status_code}", str(exc.detail), None, headers)
+        # FastAPI answers a body that is not JSON with a bare 400: give it a stable code.
+        code = "invalid_json" if exc.status_code == 400 else f"http_{exc.status_code}"
+        return problem(exc.status_code, code, str(exc.detail), None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -425,6 +425,14 @@ def test_batch_above_threshold_is_held(tmp_path: Path, hub_db_url: str) -> None:
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     with pytest.raises(ReplayError, match="held batch"):
         replay_file(hub, out)
+    # and shown by the CLI with ID numbers masked
+    result = CliRunner().invoke(app, ["quarantine", "held", str(held.id)], env=s.secrets)
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert (shown["rows_rejected"], shown["attempts"]) == (len(window), 2)
+    assert not [v for v in dep.ids() if v in result.output]
+    listing = CliRunner().invoke(app, ["quarantine", "held"], env=s.secrets)
+    assert listing.exit_code == 0 and "rows in" in listing.output
 
     # once the department fixes its rows, the same window is read again and published
     s.dep.rows = clean_rows(120)

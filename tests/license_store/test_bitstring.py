@@ -1,4 +1,4 @@
-"""Bitstring Status List encoding: the collected vectors (both bit-order traps), bounds, round trips."""
+"""Bitstring Status List encoding: the collected vectors (both bit-order traps), bounds."""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ def test_rotation_keeps_licenses_verifying_until_the_old_key_is_retired(
     output = _ok("keys", "rotate")
     (new_kid,) = [word for word in output.split() if len(word) == 43]
     assert new_kid != old_kid
-    ((second_id, second_file),) = _issue(hub, [make_record(2)], tmp_path)
+    ((_second_id, second_file),) = _issue(hub, [make_record(2)], tmp_path)
     output = _ok("verify", str(first_file))
     assert f"#{old_kid}" in output and "✔ valid" in output
     assert f"#{new_kid}" in _ok("verify", str(second_file))
@@ -166,7 +166,7 @@ def test_a_superseded_version_is_reported_as_superseded(
     ((v1, v1_file),) = _issue(hub, [first], tmp_path)
     ((v2, v2_file),) = _issue(hub, [dataclasses.replace(first, row_hash="changed")], tmp_path)
     output = _failed("verify", str(v1_file))
-    assert "✘ superseded" in output and f"superseded" in output and v2 in output
+    assert "✘ superseded" in output and "superseded" in output and v2 in output
     assert "signature valid" in output
     assert "✔ valid" in _ok("verify", str(v2_file))
     # Offline, without the hub's store, its signature is still sound.

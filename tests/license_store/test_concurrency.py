@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 
@@ -31,9 +32,7 @@ def pg(postgres_url: str) -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _one_license(
-    engine: sa.Engine, kek: bytes, cipher: FieldCipher, record: LicenseRecord
-) -> str:
+def _one_license(engine: sa.Engine, kek: bytes, cipher: FieldCipher, record: LicenseRecord) -> str:
     ring = KeyRing(issuer_did="did:web:onehub.gd.gov.cn")
     with Session(engine) as session, session.begin():
         result = issue(
@@ -106,7 +105,7 @@ def test_twenty_parallel_changes_leave_one_chain(
         stored = session.get(License, license_id)
         assert stored is not None
         assert [h.seq for h in chain] == list(range(1, WORKERS + 1))
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             assert after.from_status == before.to_status  # one unbroken chain
         assert [h.to_status for h in chain] == ["suspended", "valid"] * (WORKERS // 2)
         assert (stored.status, stored.status_seq) == ("valid", WORKERS)

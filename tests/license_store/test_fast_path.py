@@ -64,6 +64,13 @@ def test_base58_equals_the_reference(data: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz", max_size=90))
+def test_every_base58_string_is_the_one_spelling_of_its_bytes(text: str) -> None:
+    # Why decode_base58btc needs no re-encoding check: decoding is one-to-one.
+    assert b58encode(b58decode(text)) == text
+
+
+@settings(max_examples=300, deadline=None)
 @given(serial=st.integers(0, 10**10 - 1), version=st.integers(1, 999))
 def test_identifier_scope_equals_format_identifier(serial: int, version: int) -> None:
     scope = IdentifierScope("11440000000000050C001", "11440000000000050C")

@@ -23,7 +23,8 @@ from license_store.error import (
 )
 from license_store.issuance import IssueResult, cancel, issue
 from license_store.key import KeyRing
-from license_store.model import License, LicenseStatusChange, PublishedStatusList
+from license_store.model import LicenseStatusChange, PublishedStatusList
+from license_store.proof import create_proof
 from license_store.record import LicenseRecord
 from license_store.signer import Ed25519Signer
 from license_store.status import (
@@ -45,7 +46,6 @@ from license_store.status_list import (
     verify_list_credential,
 )
 from license_store.store import credential_of, get_license
-from license_store.proof import create_proof
 from license_store.verification import verify_credential
 
 ISSUER_DID = "did:web:onehub.gd.gov.cn"

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from exchange.access import Call
-from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, WriteSessionDep
+from exchange.api.deps import AuditRecorder, BearerDep, request_id_of, serve_call
 from exchange.api.problem import responses
 from exchange.api.schemas import ConsentOut, ConsentRequest
 from exchange.consent import give, revoke
-from exchange.model import Consent
+from exchange.model import Consent, Consumer
 
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes, which the hub always stores in UTC.
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
 def _out(consent: Consent) -> ConsentOut:
@@ -24,9 +31,9 @@ def _out(consent: Consent) -> ConsentOut:
         recorded_by=consent.recorded_by,
         purpose=consent.purpose,
         license_types=list(consent.license_types),
-        granted_at=consent.granted_at,
-        expires_at=consent.expires_at,
-        revoked_at=consent.revoked_at,
+        granted_at=_utc(consent.granted_at),  # type: ignore[arg-type]
+        expires_at=_utc(consent.expires_at),  # type: ignore[arg-type]
+        revoked_at=_utc(consent.revoked_at),
     )
 
 
@@ -35,37 +42,37 @@ def _out(consent: Consent) -> ConsentOut:
     response_model=ConsentOut,
     status_code=201,
     summary="Record a holder's consent (授權)",
-    responses=responses(401, 403, 404, 413, 422, 429, 503),
+    responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
-def post_consent(
-    body: ConsentRequest,
-    hub: HubDep,
-    session: WriteSessionDep,
-    caller: CallerDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
+async def post_consent(
+    body: ConsentRequest, request: Request, credentials: BearerDep
 ) -> JSONResponse:
     """The calling intake system vouches that it authenticated the holder. The consent lets
     `consumer` (default: the caller) read the holder's conditional-share licenses of
     `license_types` (default: all) for exactly this `purpose` until `expires_at`."""
-    call = Call(consumer=caller, purpose=body.purpose, request_id=request_id)
-    consent = give(
-        hub=hub,
-        session=session,
-        call=call,
-        id_number=body.id_number,
-        holder_kind=body.holder_kind,
-        for_consumer=body.consumer,
-        license_types=body.license_types,
-        expires_at=body.expires_at,
-        audit=audit,
-    )
-    out = _out(consent)
-    session.commit()  # the consent and its audit row, durable before the response leaves
+
+    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> ConsentOut:
+        call = Call(consumer=caller, purpose=body.purpose, request_id=request_id_of(request))
+        consent = give(
+            hub=request.app.state.hub,
+            session=session,
+            call=call,
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            for_consumer=body.consumer,
+            license_types=body.license_types,
+            expires_at=body.expires_at,
+            audit=audit,
+        )
+        out = _out(consent)
+        session.commit()  # the consent and its audit row, durable before the response leaves
+        return out
+
+    out = await serve_call(request, credentials, work, write=True)
     return JSONResponse(
         out.model_dump(mode="json"),
         status_code=201,
-        headers={"Location": f"/v1/consents/{consent.id}"},
+        headers={"Location": f"/v1/consents/{out.consent_id}"},
     )
 
 
@@ -75,21 +82,28 @@ def post_consent(
     summary="Revoke a consent",
     responses=responses(401, 403, 404, 409, 422, 429, 503),
 )
-def delete_consent(
+async def delete_consent(
     consent_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")],
-    hub: HubDep,
-    session: WriteSessionDep,
-    caller: CallerDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
+    request: Request,
+    credentials: BearerDep,
     purpose: Annotated[
         str, Query(min_length=2, max_length=256, description="Why (audited)")
     ] = "holder revoked consent",
 ) -> ConsentOut:
     """Only the consumer that recorded the consent or the one it is for may revoke it; to any
     other caller it does not exist. Revoking twice answers 409 `consent_revoked`."""
-    call = Call(consumer=caller, purpose=purpose, request_id=request_id)
-    consent = revoke(hub=hub, session=session, call=call, consent_id=consent_id, audit=audit)
-    out = _out(consent)
-    session.commit()
-    return out
+
+    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> ConsentOut:
+        call = Call(consumer=caller, purpose=purpose, request_id=request_id_of(request))
+        consent = revoke(
+            hub=request.app.state.hub,
+            session=session,
+            call=call,
+            consent_id=consent_id,
+            audit=audit,
+        )
+        out = _out(consent)
+        session.commit()
+        return out
+
+    return await serve_call(request, credentials, work, write=True)

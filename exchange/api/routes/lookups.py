@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
 from exchange.access import Call
-from exchange.api.deps import AuditDep, CallerDep, HubDep, RequestIdDep, SessionDep
+from exchange.api.deps import AuditRecorder, BearerDep, request_id_of, serve_call
 from exchange.api.problem import responses
 from exchange.api.schemas import (
     LookupRequest,
@@ -14,6 +15,7 @@ from exchange.api.schemas import (
     MaterialCheckResponse,
 )
 from exchange.lookup import check_materials, lookup
+from exchange.model import Consumer
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
@@ -22,15 +24,10 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
     "/lookups",
     response_model=LookupResponse,
     summary="One-number lookup (一號申辦)",
-    responses=responses(401, 403, 404, 413, 422, 429, 503),
+    responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
-def post_lookup(
-    body: LookupRequest,
-    hub: HubDep,
-    session: SessionDep,
-    caller: CallerDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
+async def post_lookup(
+    body: LookupRequest, request: Request, credentials: BearerDep
 ) -> LookupResponse:
     """The licenses of one holder that the caller may see, each with its status, provenance
     and signed credential. Conditional-share types are listed under `withheld` with reason
@@ -38,60 +35,65 @@ def post_lookup(
     Intake systems (counter, online_hall, kiosk) must name the service item; the lookup then
     covers only the license types of its materials. Every call is audited before the answer
     leaves."""
-    call = Call(
-        consumer=caller,
-        purpose=body.purpose,
-        service_item=body.service_item,
-        request_id=request_id,
-        restricted_until=body.restricted_until,
-    )
-    result = lookup(
-        hub=hub,
-        session=session,
-        call=call,
-        id_number=body.id_number,
-        holder_kind=body.holder_kind,
-        audit=audit,
-    )
-    return LookupResponse.model_validate(result, from_attributes=True)
+
+    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> LookupResponse:
+        call = Call(
+            consumer=caller,
+            purpose=body.purpose,
+            service_item=body.service_item,
+            request_id=request_id_of(request),
+            restricted_until=body.restricted_until,
+        )
+        result = lookup(
+            hub=request.app.state.hub,
+            session=session,
+            call=call,
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            audit=audit,
+        )
+        return LookupResponse.model_validate(result, from_attributes=True)
+
+    return await serve_call(request, credentials, work)
 
 
 @router.post(
     "/material-checks",
     response_model=MaterialCheckResponse,
     summary="Material check for a service item (免提交)",
-    responses=responses(401, 403, 404, 413, 422, 429, 503),
+    responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
-def post_material_check(
-    body: MaterialCheckRequest,
-    hub: HubDep,
-    session: SessionDep,
-    caller: CallerDep,
-    audit: AuditDep,
-    request_id: RequestIdDep,
+async def post_material_check(
+    body: MaterialCheckRequest, request: Request, credentials: BearerDep
 ) -> MaterialCheckResponse:
     """For each material the service item requires: `covered` (with the licenses that cover
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
-    call = Call(
-        consumer=caller,
-        purpose=body.purpose,
-        service_item=body.service_item,
-        request_id=request_id,
-        restricted_until=body.restricted_until,
-    )
-    result = check_materials(
-        hub=hub,
-        session=session,
-        call=call,
-        id_number=body.id_number,
-        holder_kind=body.holder_kind,
-        audit=audit,
-    )
-    return MaterialCheckResponse(
-        service_item=result.service_item,
-        holder_kind=result.holder_kind,
-        id_masked=result.id_masked,
-        materials=result.materials,  # type: ignore[arg-type]
-        paper_needed=result.paper_needed,
-    )
+
+    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> MaterialCheckResponse:
+        call = Call(
+            consumer=caller,
+            purpose=body.purpose,
+            service_item=body.service_item,
+            request_id=request_id_of(request),
+            restricted_until=body.restricted_until,
+        )
+        result = check_materials(
+            hub=request.app.state.hub,
+            session=session,
+            call=call,
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            audit=audit,
+        )
+        return MaterialCheckResponse.model_validate(
+            {
+                "service_item": result.service_item,
+                "holder_kind": result.holder_kind,
+                "id_masked": result.id_masked,
+                "materials": result.materials,
+                "paper_needed": result.paper_needed,
+            }
+        )
+
+    return await serve_call(request, credentials, work)
