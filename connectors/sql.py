@@ -42,7 +42,7 @@ from sqlalchemy.types import NullType
 from catalog_schemas.errors import FatalError, RetriableError
 from catalog_schemas.model import Source, SqlConnector
 from connectors.base import ROW_REF, Backlog, ReadBatch
-from connectors.cell import cell_text
+from connectors.cell import cell_text, column_text
 
 logger = logging.getLogger(__name__)
 
@@ -252,23 +252,32 @@ class SqlSourceConnector:
         """Run one page as strings; ``keep`` limits the rows kept to those primary keys."""
         names = [c.name for c in relation.clause.c]
         pk_index = names.index(self._spec.primary_key)
-        columns: list[list[str | None]] = [[] for _ in names]
+        rows: list[Sequence[Any]] = []
         pks: list[str] = []
         last: Sequence[Any] | None = None
         count = 0
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True).execute(stmt)
             for part in result.partitions(_FETCH):
+                count += len(part)
+                last = part[-1]
+                if keep is None:
+                    rows.extend(part)
+                    pks.extend(_pk_text(row[pk_index]) for row in part)
+                    continue
                 for row in part:
-                    count += 1
-                    last = row
                     ref = _pk_text(row[pk_index])
-                    if keep is not None and ref not in keep:
-                        continue
-                    pks.append(ref)
-                    for values, text, value in zip(columns, relation.texts, row, strict=True):
-                        values.append(text(value))
-        arrays = [pa.array(values, pa.string()) for values in columns]
+                    if ref in keep:
+                        rows.append(row)
+                        pks.append(ref)
+        # Column by column: most columns convert to text in one Arrow call (see cell.column_text).
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        arrays = [
+            column_text(values)
+            if text is cell_text
+            else pa.array([text(v) for v in values], pa.string())
+            for text, values in zip(relation.texts, columns, strict=True)
+        ]
         arrays.append(pa.array([f"pk={p}" for p in pks], pa.string()))
         batch = pa.RecordBatch.from_arrays(arrays, names=[*names, ROW_REF])
         return _Page(

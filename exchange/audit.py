@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import hashlib
+import json
 import logging
 import os
 import queue
@@ -27,7 +28,7 @@ from typing import Any, Final, cast
 import rfc8785
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_schemas.errors import RetriableError, ValidationFailedError
 from exchange.model import AuditEntry, AuditHead, AuditLicense, Consumer
@@ -145,14 +146,10 @@ def _lock_head(session: Session) -> tuple[int, str]:
     raise AuditUnavailableError("could not lock the audit head", code="audit_contention")
 
 
-def append_entries(*, session: Session, entries: Sequence[Entry]) -> list[int]:
-    """Chain ``entries`` onto the log in the caller's transaction; their seqs, in order.
-
-    The head stays locked until the caller commits, so commit soon after.
-    """
-    if not entries:
-        return []
-    seq, prev = _lock_head(session)
+def _chain(
+    entries: Sequence[Entry], seq: int, prev: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of ``entries`` chained after (seq, prev), and their license links."""
     rows: list[dict[str, Any]] = []
     links: list[dict[str, Any]] = []
     for entry in entries:
@@ -175,6 +172,18 @@ def append_entries(*, session: Session, entries: Sequence[Entry]) -> list[int]:
         row["row_hash"] = prev = _digest(prev, _payload(row))
         rows.append(row)
         links.extend({"seq": seq, "license_id": lid} for lid in dict.fromkeys(entry.licenses))
+    return rows, links
+
+
+def append_entries(*, session: Session, entries: Sequence[Entry]) -> list[int]:
+    """Chain ``entries`` onto the log in the caller's transaction; their seqs, in order.
+
+    The head stays locked until the caller commits, so commit soon after.
+    """
+    if not entries:
+        return []
+    seq, prev = _lock_head(session)
+    rows, links = _chain(entries, seq, prev)
     # Core inserts: the ORM's unit of work costs more than the rows here.
     session.execute(sa.insert(cast(sa.Table, AuditEntry.__table__)), rows)
     if links:
@@ -182,10 +191,73 @@ def append_entries(*, session: Session, entries: Sequence[Entry]) -> list[int]:
     session.execute(
         sa.update(AuditHead)
         .where(AuditHead.id == _HEAD_ID)
-        .values(seq=seq, row_hash=prev)
+        .values(seq=rows[-1]["seq"], row_hash=rows[-1]["row_hash"])
         .execution_options(synchronize_session=False)
     )
     return [row["seq"] for row in rows]
+
+
+# PostgreSQL: a whole batch in one statement, so one round trip and the shortest possible hold
+# of the head's lock. The rows are chained onto the head the writer saw last; the UPDATE of the
+# head is a compare-and-swap, and the inserts happen only if it matched (else nothing is
+# written, the writer reads the head again and re-chains).
+_PG_APPEND = """
+WITH h AS (
+    UPDATE audit_head SET seq = %(last_seq)s, row_hash = %(last_hash)s
+    WHERE id = 1 AND seq = %(base_seq)s AND row_hash = %(base_hash)s
+    RETURNING id
+), a AS (
+    INSERT INTO audit_log (seq, at, consumer, action, purpose, service_item, holder_key,
+                           licenses, result, request_id, restricted_until, detail,
+                           prev_hash, row_hash)
+    SELECT * FROM unnest(
+        %(seq)s::bigint[], %(at)s::timestamptz[], %(consumer)s::text[], %(action)s::text[],
+        %(purpose)s::text[], %(service_item)s::text[], %(holder_key)s::text[],
+        %(licenses)s::text[]::json[], %(result)s::text[], %(request_id)s::text[],
+        %(restricted_until)s::date[], %(detail)s::text[]::json[], %(prev_hash)s::text[],
+        %(row_hash)s::text[])
+    WHERE EXISTS (SELECT 1 FROM h)
+), l AS (
+    INSERT INTO audit_licenses (seq, license_id)
+    SELECT * FROM unnest(%(link_seq)s::bigint[], %(link_id)s::text[])
+    WHERE EXISTS (SELECT 1 FROM h)
+)
+SELECT count(*) FROM h
+"""
+_COLUMNS: Final = (
+    "seq",
+    "at",
+    "consumer",
+    "action",
+    "purpose",
+    "service_item",
+    "holder_key",
+    "result",
+    "request_id",
+    "restricted_until",
+    "prev_hash",
+    "row_hash",
+)
+
+
+def _append_postgresql(
+    connection: sa.Connection, entries: Sequence[Entry], head: tuple[int, str]
+) -> list[dict[str, Any]] | None:
+    """Write ``entries`` after ``head`` in one autocommitted statement; None if the head moved."""
+    rows, links = _chain(entries, *head)
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
+    params["licenses"] = [json.dumps(row["licenses"], ensure_ascii=False) for row in rows]
+    params["detail"] = [json.dumps(row["detail"], ensure_ascii=False) for row in rows]
+    params["link_seq"] = [link["seq"] for link in links]
+    params["link_id"] = [link["license_id"] for link in links]
+    params.update(
+        base_seq=head[0],
+        base_hash=head[1],
+        last_seq=rows[-1]["seq"],
+        last_hash=rows[-1]["row_hash"],
+    )
+    swapped = connection.exec_driver_sql(_PG_APPEND, params).scalar_one()
+    return rows if swapped == 1 else None
 
 
 def append(*, session: Session, entry: Entry) -> int:
@@ -209,13 +281,16 @@ class AuditWriter:
 
     def __init__(
         self,
-        sessions: Callable[[], Session],
+        engine: sa.Engine,
         *,
         max_batch: int = 256,
         timeout_seconds: float = 30.0,
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
-        self._sessions = sessions
+        self._engine = engine
+        self._sessions = sessionmaker(engine)
+        # The head this writer last wrote or read (PostgreSQL fast path).
+        self._head: tuple[int, str] | None = None
         self._max_batch = max_batch
         self._timeout = timeout_seconds
         self._on_commit = on_commit
@@ -275,13 +350,32 @@ class AuditWriter:
                 batch.append(item)
             self._write(batch)
 
+    def _append(self, entries: list[Entry]) -> list[int]:
+        if self._engine.dialect.name == "postgresql":
+            with self._engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT"
+            ) as connection:
+                for _ in range(8):
+                    head = self._head or _read_head(connection)
+                    if head is None:
+                        break  # no head row yet: the general path creates it
+                    rows = _append_postgresql(connection, entries, head)
+                    if rows is not None:
+                        self._head = (rows[-1]["seq"], rows[-1]["row_hash"])
+                        return [row["seq"] for row in rows]
+                    self._head = None  # another process appended: read the head again
+        with self._sessions() as session, session.begin():
+            seqs = append_entries(session=session, entries=entries)
+        self._head = None
+        return seqs
+
     def _write(self, batch: list[_Pending]) -> None:
         error: BaseException | None = None
         for attempt in range(3):
             try:
-                with self._sessions() as session, session.begin():
-                    seqs = append_entries(session=session, entries=[p.entry for p in batch])
+                seqs = self._append([p.entry for p in batch])
             except (DBAPIError, RetriableError) as exc:
+                self._head = None
                 # A lost connection or a lock timeout: the transaction rolled back, so retrying
                 # cannot write a row twice.
                 error = exc
@@ -302,6 +396,13 @@ class AuditWriter:
             failure = AuditUnavailableError("the audit log could not be written")
             failure.__cause__ = error
             pending.future.set_exception(failure)
+
+
+def _read_head(connection: sa.Connection) -> tuple[int, str] | None:
+    found = connection.execute(
+        sa.select(AuditHead.seq, AuditHead.row_hash).where(AuditHead.id == _HEAD_ID)
+    ).first()
+    return (int(found[0]), str(found[1])) if found is not None else None
 
 
 @dataclass(frozen=True)

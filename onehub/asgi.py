@@ -7,8 +7,10 @@ worker's counters).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,17 +31,39 @@ class ApiSettings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="uvicorn workers (set by onehub serve)")
     max_body_bytes: int = Field(default=256 * 1024, gt=0)
     audit_max_batch: int = Field(default=256, gt=0, le=10_000)
+    threads: int = Field(
+        default=16, ge=1, le=256, description="Calls served at once per worker (worker threads)"
+    )
 
 
 def make_app() -> FastAPI:
     """The exchange API for this process, from ONEHUB_* settings."""
     configure_logging()
     api = ApiSettings()
+    settings = Settings()
+    hub = build_hub(settings)
+    if hub.engine.dialect.name != "sqlite":
+        # One pooled connection per worker thread plus the audit writer, kept open: a pool that
+        # overflows opens and closes a server connection per call, which costs more than the
+        # call. No pre-ping either (a round trip per checkout); a dead connection fails one
+        # call with 503 and is replaced.
+        hub.engine.dispose()
+        hub = dataclasses.replace(
+            hub,
+            engine=sa.create_engine(
+                settings.hub_db_url,
+                pool_size=api.threads + 2,
+                max_overflow=api.threads,
+                pool_pre_ping=False,
+                pool_use_lifo=True,
+            ),
+        )
     config = ApiConfig(
         default_rate_limit=api.rate_limit,
         processes=api.workers,
         metrics_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         max_body_bytes=api.max_body_bytes,
         audit_max_batch=api.audit_max_batch,
+        threads=api.threads,
     )
-    return create_app(build_hub(Settings()), config)
+    return create_app(hub, config)

@@ -160,14 +160,15 @@ def run_all(settings: Settings, *, sources: list[str] | None = None) -> list[Dag
 
 def run_backfill(settings: Settings, source: str, window_start: str) -> list[DagRunResult]:
     """Re-read one source from ``window_start`` (its ingest DAG with that param), then issue."""
-    configure_airflow(settings)
-    migrate_metadata()
     from catalog_schemas.catalog import load_catalog
     from onehub.dag_defaults import WINDOW_PARAM
     from onehub.runtime import parse_window_start
 
-    parse_window_start(window_start)  # a bad value fails here, before Airflow runs anything
+    # A bad value or an unknown source fails here, before Airflow starts.
+    parse_window_start(window_start)
     dag_id = load_catalog(settings.catalog_dir).source(source).dag_id
+    configure_airflow(settings)
+    migrate_metadata()
     return [run_dag(dag_id, conf={WINDOW_PARAM: window_start}), run_dag("issue_licenses")]
 
 
@@ -275,6 +276,12 @@ def start_standalone(settings: Settings, *, port: int = 8080, timeout: float = 1
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
+            # SQLite takes one writer at a time: a few tasks at once, and patience for the
+            # api-server while the ingest tasks write (measured: 5 s timed out on 2 cores).
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get(
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "30"
+            ),
         }
         with log.open("ab") as out:
             proc = subprocess.Popen(

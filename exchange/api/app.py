@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import sessionmaker
@@ -52,6 +53,9 @@ class ApiConfig:
     metrics_dir: str | None = None
     max_body_bytes: int = 256 * 1024
     audit_max_batch: int = 256
+    # Worker threads serving calls at once (anyio's default is 40); keep the database pool at
+    # least this large.
+    threads: int = 16
 
 
 def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
@@ -59,11 +63,12 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
     config = config or ApiConfig()
     metrics = Metrics(multiprocess_dir=config.metrics_dir)
     writer = AuditWriter(
-        hub.sessions, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+        hub.engine, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         yield
         writer.close()  # what is queued is written before the process goes
 

@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from catalog_schemas.errors import CatalogError, OneHubError
@@ -113,6 +114,15 @@ def install(app: FastAPI) -> None:
         # FastAPI answers a body that is not JSON with a bare 400: give it a stable code.
         code = "invalid_json" if exc.status_code == 400 else f"http_{exc.status_code}"
         return problem(exc.status_code, code, str(exc.detail), None, headers)
+
+    @app.exception_handler(OperationalError)
+    async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
+        # The database went away (a restart, a dropped connection): the pool replaces the
+        # connection, and the client may retry.
+        logger.warning("database unavailable: %s", type(exc.orig).__name__)
+        return problem(
+            503, "database_unavailable", "database unavailable", None, {"Retry-After": "1"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

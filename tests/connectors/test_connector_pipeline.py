@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,7 +95,7 @@ def statuses(hub: Hub) -> dict[str, int]:
 
 
 def test_full_incremental_deletion_and_rerun_keep_the_lake_equal_to_the_source(
-    tmp_path: Path, dept: Department
+    tmp_path: Path, dept: Department, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = make_hub(tmp_path, dept)
     truth: dict[int, Rec] = {}
@@ -102,9 +103,13 @@ def test_full_incremental_deletion_and_rerun_keep_the_lake_equal_to_the_source(
     dept.write(first)
     truth.update({r.id: r for r in first})
 
-    report = ingest_source(hub, "dlr_title")
+    with caplog.at_level(logging.INFO, logger="exchange.pipeline"):
+        report = ingest_source(hub, "dlr_title")
 
     assert (report.rows_in, report.rows_loaded, report.rows_quarantined) == (12, 12, 0)
+    # What the Airflow task log shows per batch: rows so far and the rate.
+    progress = [r.getMessage() for r in caplog.records if "rows/s" in r.getMessage()]
+    assert len(progress) == report.batches and "12 rows in" in progress[-1]
     assert report.batches >= 2
     assert live(lake_rows(hub)) == expected(truth)
     signer = signer_for(hub)

@@ -2,29 +2,34 @@
 changes only what differs.
 
 The department edits a record in place without touching its watermark (the case a backfill is
-for): an incremental run cannot see it; a backfill from a point before that record's watermark,
-run through the ingest DAG with its ``window_start`` param, re-reads the window, updates that
-one lake row and issues one new license version. Re-running the same window changes nothing.
+for): an incremental run cannot see it; a backfill from a point before that record's watermark
+(``onehub.runtime.run_ingest`` with ``window_start``, which is what the ingest DAG's task calls
+with its ``window_start`` param) re-reads the window, updates that one lake row, and issuance
+makes one new license version. Re-running the same window changes nothing. The same backfill
+through Airflow's REST API and a Celery worker is in tests/e2e/test_celery_executor.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
 from sample_deployment import Deployment
+from typer.testing import CliRunner
 
 from catalog_schemas.errors import FatalError
 from exchange.lake import LakeTable
 from exchange.model import IngestRun
 from exchange.pipeline import ingest_source, issue_licenses
 from license_store.model import License
+from onehub.cli import app
 from onehub.database import signer_for
+from onehub.redaction import redact
 from onehub.runtime import backfill_state, parse_window_start, run_ingest
 
 SOURCE = "dca_marriage"
-pytestmark = pytest.mark.airflow
 
 
 def _last_run(deployment: Deployment) -> IngestRun:
@@ -80,27 +85,46 @@ def test_a_backfill_rereads_the_window_and_changes_only_what_differs(
     assert lake.changes(after_version=version).num_rows == 0
 
     start = dt.datetime.fromisoformat(str(window_start))
-    done = deployment.run("pipelines", "backfill", SOURCE, "--from", start.isoformat())
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
-    assert "ingest__dca__dca_marriage: success" in done.stdout
+    counts = run_ingest(SOURCE, window_start=start.isoformat())
+    assert counts["backfill_from"] == start.isoformat()
+    assert (counts["rows_in"], counts["rows_loaded"]) == (in_window, in_window)
     run = _last_run(deployment)
-    assert (run.status, run.rows_in, run.rows_loaded) == ("success", in_window, in_window)
+    assert (run.status, run.rows_in) == ("success", in_window)
     changes = lake.changes(after_version=version)
     updated = [
         r["record_key"] for r in changes.to_pylist() if r["_change_type"] == "update_postimage"
     ]
     assert len(updated) == 1 and changes.num_rows == 2  # pre- and post-image of one record
-    assert _licenses(deployment) == first.rows_loaded + 1  # one new version, issued by Airflow
+    assert issue_licenses(hub, signer_for(hub)).issued == {source.license_type: 1}
+    assert _licenses(deployment) == first.rows_loaded + 1  # one new version
     assert lake.count() == first.rows_loaded
     # The watermark is back where it was: the next incremental run reads nothing.
     assert lake.committed_state(SOURCE) == reached
+    assert ingest_source(hub, SOURCE).rows_in == 0
 
-    # The same window again, without Airflow this time: everything re-read, nothing changed.
+    # The same window again: everything in it re-read, nothing changed.
     version = lake.version()
     counts = run_ingest(SOURCE, window_start=start.isoformat())
-    assert counts["rows_in"] == in_window and counts["backfill_from"] is not None
+    assert counts["rows_in"] == in_window
     assert lake.changes(after_version=version).num_rows == 0
     assert issue_licenses(hub, signer_for(hub)).issued == {}
+
+
+def test_the_counts_for_xcom_are_numbers_and_names_only(deployment: Deployment) -> None:
+    counts = run_ingest(SOURCE)
+    text = json.dumps(counts)
+    assert json.loads(text) == counts
+    assert redact(text) == text  # nothing shaped like an ID number
+    assert counts["rows_in"] == deployment.manifest.sources[SOURCE].rows
+    for key, value in counts.items():
+        assert isinstance(value, int | float | str | dict | type(None)), key
+        assert not isinstance(value, str) or len(value) < 64, key
+
+
+def test_backfill_refuses_a_bad_window_before_starting_airflow() -> None:
+    result = CliRunner().invoke(app, ["pipelines", "backfill", SOURCE, "--from", "last tuesday"])
+    assert result.exit_code == 1
+    assert "window_invalid" in result.output
 
 
 def test_backfill_state_writes_the_watermark_like_the_state_does() -> None:

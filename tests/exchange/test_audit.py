@@ -42,7 +42,7 @@ def hub(hub_db_url: str) -> Iterator[Hub]:
 def test_concurrent_writers_extend_one_chain(hub: Hub) -> None:
     # Two writers stand for two API processes; a third thread appends synchronously the way
     # a consent is recorded. Every row lands once, in one unbroken chain.
-    writers = [AuditWriter(hub.sessions, max_batch=16) for _ in range(2)]
+    writers = [AuditWriter(hub.engine, max_batch=16) for _ in range(2)]
     seqs: list[int] = []
     lock = threading.Lock()
 
