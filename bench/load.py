@@ -177,9 +177,7 @@ def _client(
             for k, v in seen.items():
                 statuses[k] = statuses.get(k, 0) + v
 
-    threads = [
-        threading.Thread(target=connection, args=(n * 977,)) for n in range(connections)
-    ]
+    threads = [threading.Thread(target=connection, args=(n * 977,)) for n in range(connections)]
     for t in threads:
         t.start()
     for t in threads:
@@ -197,21 +195,61 @@ class Measured:
     p99_ms: float
     statuses: dict[int, int]
     errors: int
+    server_cpu_us: float = float("nan")
+    postgres_cpu_us: float = float("nan")
+    client_cpu_us: float = float("nan")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _group(pgid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def _postgres() -> list[int]:
+    out = subprocess.run(["pgrep", "-u", "postgres"], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
 
 
 def measure(
-    port: int, scenario: Scenario, *, clients: int, connections: int, seconds: float
+    port: int,
+    scenario: Scenario,
+    *,
+    clients: int,
+    connections: int,
+    seconds: float,
+    server_pgid: int | None = None,
 ) -> Measured:
-    """Run ``clients`` processes x ``connections`` for ``seconds``; throughput and latency."""
+    """Run ``clients`` processes x ``connections`` for ``seconds``; throughput, latency, and
+    the CPU time the server, PostgreSQL and the clients spent per request."""
     ctx = mp.get_context("fork")
+    server_pids = _group(server_pgid) if server_pgid else []
+    cpu_before = (_cpu_seconds(server_pids), _cpu_seconds(_postgres()), os.times())
     out = ctx.Queue()
     start_at = time.time() + 1.0
     stop_at = start_at + seconds
     procs = [
         ctx.Process(
             target=_client,
-            args=(port, scenario.requests[c::clients] or scenario.requests, connections,
-                  start_at, stop_at, out),
+            args=(
+                port,
+                scenario.requests[c::clients] or scenario.requests,
+                connections,
+                start_at,
+                stop_at,
+                out,
+            ),
         )
         for c in range(clients)
     ]
@@ -228,8 +266,16 @@ def measure(
         errors += err
     for p in procs:
         p.join()
+    cpu_after = (_cpu_seconds(server_pids), _cpu_seconds(_postgres()), os.times())
+    n = max(len(latencies), 1)
+    client_cpu = (cpu_after[2].children_user + cpu_after[2].children_system) - (
+        cpu_before[2].children_user + cpu_before[2].children_system
+    )
     array = np.array(latencies, dtype=np.int64) / 1e6
     return Measured(
+        server_cpu_us=1e6 * (cpu_after[0] - cpu_before[0]) / n if server_pids else float("nan"),
+        postgres_cpu_us=1e6 * (cpu_after[1] - cpu_before[1]) / n,
+        client_cpu_us=1e6 * client_cpu / n,
         name=scenario.name,
         seconds=seconds,
         requests=len(latencies),
@@ -314,8 +360,9 @@ def store_facts(db_url: str) -> dict[str, Any]:
         licenses = conn.execute(sa.select(sa.func.count()).select_from(License)).scalar_one()
         audit_rows = conn.execute(sa.select(sa.func.count()).select_from(AuditEntry)).scalar_one()
         size = (
-            conn.execute(sa.text("SELECT pg_size_pretty(pg_database_size(current_database()))"))
-            .scalar_one()
+            conn.execute(
+                sa.text("SELECT pg_size_pretty(pg_database_size(current_database()))")
+            ).scalar_one()
             if engine.dialect.name == "postgresql"
             else "n/a"
         )
@@ -335,7 +382,9 @@ def verify_audit(db_url: str) -> str:
     return f"intact (walked in {took:.1f} s)" if broken is None else f"BROKEN: {broken}"
 
 
-def report(args: argparse.Namespace, facts: dict[str, Any], results: list[Measured], audit: str) -> str:
+def report(
+    args: argparse.Namespace, facts: dict[str, Any], results: list[Measured], audit: str
+) -> str:
     bare = results[0].rps
     lines = [
         f"### {facts['licenses']:,} licenses — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -346,13 +395,18 @@ def report(args: argparse.Namespace, facts: dict[str, Any], results: list[Measur
         f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} "
         f"{platform.python_version()}.",
         "",
-        "| call | requests | req/s | p50 ms | p99 ms | % of bare | statuses | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        f"Load average of the (shared) machine: {args.load_before} before, "
+        f"{os.getloadavg()[0]:.1f} after.",
+        "",
+        "| call | requests | req/s | p50 ms | p99 ms | % of bare | CPU µs/req server | "
+        "CPU µs/req PostgreSQL | CPU µs/req clients | statuses | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for m in results:
         lines.append(
             f"| {m.name} | {m.requests:,} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
-            f"{100 * m.rps / bare:.0f} % | {dict(sorted(m.statuses.items()))} | {m.errors} |"
+            f"{100 * m.rps / bare:.0f} % | {m.server_cpu_us:,.0f} | {m.postgres_cpu_us:,.0f} | "
+            f"{m.client_cpu_us:,.0f} | {dict(sorted(m.statuses.items()))} | {m.errors} |"
         )
     lines += [
         "",
@@ -386,6 +440,7 @@ def main() -> None:
         try:
             for mix in mixes:  # warm caches and connection pools
                 measure(port, mix, clients=args.clients, connections=args.connections, seconds=3)
+            args.load_before = f"{os.getloadavg()[0]:.1f}"
             results = [
                 measure(
                     port,
@@ -393,6 +448,7 @@ def main() -> None:
                     clients=args.clients,
                     connections=args.connections,
                     seconds=args.duration,
+                    server_pgid=server.pid,
                 )
                 for mix in mixes
             ]

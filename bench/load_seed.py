@@ -11,8 +11,12 @@ certificates, 30 % social insurance certificates, 10 % marriage certificates (tw
 20 % real estate titles, 10 % business licenses. A person's licenses follow from its index, so
 bench/load.py can compute which ID numbers to ask for without reading the database.
 
-    .venv/bin/python bench/load_seed.py --db-url postgresql+psycopg://postgres@127.0.0.1/onehub_load \
-        --licenses 1000000 --processes 2
+    .venv/bin/python bench/load_seed.py \
+        --db-url postgresql+psycopg://postgres@127.0.0.1/onehub_load_1m --licenses 1000000
+
+One issuing process: issue() numbers serials and status-list indices from the store's highest,
+so two concurrent issuers collide (ConcurrentIssuanceError) and redo their batches. A run can
+be stopped and started again: it goes on where the store is.
 """
 
 from __future__ import annotations
@@ -226,7 +230,9 @@ def run_jobs(jobs: Sequence[Job], progress: Any) -> None:
     ring = KeyRing(issuer_did=ISSUER_DID)
     for job in jobs:
         department = hub.catalog.department(hub.catalog.license_type(job.code).issuer)
-        type_codes = {job.code: department.credit_code + hub.catalog.license_type(job.code).type_seq}
+        type_codes = {
+            job.code: department.credit_code + hub.catalog.license_type(job.code).type_seq
+        }
         issuer_codes = {department.code: department.credit_code}
         for start in range(job.start, job.stop, BATCH):
             batch = records(
@@ -270,7 +276,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db-url", required=True)
     parser.add_argument("--licenses", type=int, default=1_000_000)
-    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=1, help="see the module docstring")
     args = parser.parse_args()
     hub = _hub(args.db_url)
     create_schema(hub.engine)

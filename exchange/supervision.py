@@ -32,6 +32,7 @@ from catalog_schemas.errors import FatalError
 from catalog_schemas.model import FileConnector, Source
 from exchange.hub import Hub
 from exchange.model import IngestRun, SupervisionCard
+from license_store.key import KeyRing
 
 logger = logging.getLogger(__name__)
 
@@ -460,8 +461,6 @@ class KeyReminder:
 
 def key_rotation_reminder(hub: Hub, *, now: dt.datetime, max_age_days: float) -> KeyReminder:
     """Check the active signing key's age against the rotation period (no key: nothing is due)."""
-    from license_store.key import KeyRing
-
     with hub.sessions() as session:
         key = KeyRing(issuer_did=hub.issuer_did).active_key(session=session)
     if key is None:

@@ -225,16 +225,13 @@ def _summary(result: Any) -> dict[str, Any]:
     """A JSON-safe summary of a maintenance step's result, for XCom."""
     if result is None:
         return {}
-    if hasattr(result, "as_dict"):
-        data = result.as_dict()
-        return dict(data) if isinstance(data, dict) else {"result": data}
-    if isinstance(result, int | float | str):
-        return {"result": result}
-    if isinstance(result, Mapping):
-        return json.loads(json.dumps(dict(result), default=str))
-    if isinstance(result, list | tuple):
-        return {"count": len(result)}
-    return {"result": str(result)}
+    data = result.as_dict() if hasattr(result, "as_dict") else result
+    if isinstance(data, list | tuple):
+        return {"count": len(data)}
+    if not isinstance(data, Mapping):
+        return {"result": data if isinstance(data, int | float | str) else str(data)}
+    summary: dict[str, Any] = json.loads(json.dumps(dict(data), default=str))
+    return summary
 
 
 def run_expiry_sweep() -> dict[str, Any]:

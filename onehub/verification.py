@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from catalog_schemas.errors import OneHubError, ValidationFailedError
 from license_store.annotation import ANNOTATED_TYPE, verify_annotated
 from license_store.error import VerificationError
@@ -94,7 +96,15 @@ def verify_document(
             try:
                 if ANNOTATED_TYPE in (credential.get("type") or []):
                     outcomes.append(
-                        _annotated(credential, cid, keys, now, service_item, status_lists)
+                        _annotated(
+                            credential,
+                            cid,
+                            keys,
+                            now,
+                            service_item,
+                            status_lists,
+                            session if ours else None,
+                        )
                     )
                     continue
                 verified = verify_credential(
@@ -121,6 +131,7 @@ def _annotated(
     now: dt.datetime,
     service_item: str | None,
     status_lists: StatusLists,
+    session: Session | None,
 ) -> Outcome:
     subject = credential.get("credentialSubject")
     bound = subject.get("serviceItem") if isinstance(subject, dict) else None
@@ -129,6 +140,7 @@ def _annotated(
         keys=keys,
         now=now,
         service_item=service_item or str(bound),
+        session=session,
         status_lists=status_lists,
     )
     detail = (

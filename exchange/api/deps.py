@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Annotated, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.api.rate_limit import ConsumerRateLimiter
@@ -123,3 +124,14 @@ def request_id_of(request: Request) -> str | None:
     """The request's id (X-Request-ID, or the one the telemetry middleware made)."""
     request_id: str | None = getattr(request.state, "request_id", None)
     return request_id
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as JSON, serialised once by pydantic (the route's response_model documents it).
+
+    Lookups carry signed credentials: letting FastAPI validate the model again and dump it
+    through the json module costs more than the rest of the answer.
+    """
+    return Response(
+        model.model_dump_json().encode(), status_code=status_code, media_type="application/json"
+    )

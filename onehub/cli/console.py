@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from catalog_schemas.errors import OneHubError
 
@@ -15,7 +16,7 @@ err = Console(stderr=True)
 
 def fail(exc: OneHubError) -> NoReturn:
     """Print a typed error and exit 1."""
-    err.print(f"[bold red]error[/] [{exc.code}] {exc.message}")
+    err.print(f"[bold red]error[/] \\[{exc.code}] {escape(exc.message)}")
     raise typer.Exit(code=1)
 
 

@@ -71,6 +71,7 @@ class Celery:
     env: dict[str, str]
     settings: Settings
     logs: Path
+    department_url: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
 
@@ -194,7 +195,9 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
                 "AIRFLOW_HOME": str(root / "airflow"),
             }
         )
-        celery = Celery(api=api, env=env, settings=settings, logs=logs)
+        celery = Celery(
+            api=api, env=env, settings=settings, logs=logs, department_url=urls["department"]
+        )
         # The worker starts with the migration; the api-server, the scheduler and the
         # dag-processor refuse an unmigrated database, so they follow it.
         early = {
@@ -254,7 +257,7 @@ def celery(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Celery]:
         yield celery
     finally:
         if celery is not None:
-            stop_process_groups([p.pid for p in celery.processes.values()], grace=10)
+            stop_process_groups([p.pid for p in celery.processes.values()], grace=5)
             for proc in celery.processes.values():
                 proc.wait(timeout=10)
         _drop(admin, urls)
@@ -275,11 +278,7 @@ def test_an_ingest_triggered_by_rest_runs_issuance_through_the_asset(celery: Cel
     run = celery.call("POST", f"/api/v2/dags/{ingest}/dagRuns", {"logical_date": None})
     triggered = time.monotonic()
 
-    def finished(dag_id: str, run_id: str) -> dict[str, Any] | None:
-        found: dict[str, Any] = celery.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
-        return found if found["state"] in ("success", "failed") else None
-
-    done = celery.wait("the ingest run", lambda: finished(ingest, run["dag_run_id"]), 90)
+    done = celery.wait("the ingest run", lambda: _finished(celery, ingest, run["dag_run_id"]), 90)
     assert done["state"] == "success", celery.tail("worker", 80)
     tasks = celery.call("GET", f"/api/v2/dags/{ingest}/dagRuns/{run['dag_run_id']}/taskInstances")
     by_task = {t["task_id"]: t for t in tasks["task_instances"]}
@@ -302,15 +301,83 @@ def test_an_ingest_triggered_by_rest_runs_issuance_through_the_asset(celery: Cel
     assert [(r["run_type"], r["state"]) for r in issued] == [("asset_triggered", "success")]
 
     # What the runs did, read from the hub's PostgreSQL database and its lake.
+    loaded, licenses = _lake_and_licenses(celery)
+    assert loaded > 0 and licenses == loaded
+
+
+def _lake_and_licenses(celery: Celery) -> tuple[int, int]:
     hub = build_hub(celery.settings)
     try:
         license_type = hub.catalog.license_type(hub.catalog.source(SOURCE).license_type)
         loaded = LakeTable(hub.lake_uri, license_type).count()
         with hub.sessions() as session:
-            licenses = session.scalar(sa.select(sa.func.count()).select_from(License))
-        assert loaded > 0 and licenses == loaded
+            licenses = session.scalar(sa.select(sa.func.count()).select_from(License)) or 0
+        return loaded, licenses
     finally:
         hub.engine.dispose()
+
+
+def _finished(celery: Celery, dag_id: str, run_id: str) -> dict[str, Any] | None:
+    found: dict[str, Any] = celery.call("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+    return found if found["state"] in ("success", "failed") else None
+
+
+def test_a_backfill_triggered_with_a_window_changes_only_what_differs(celery: Celery) -> None:
+    """An operator's backfill: "Trigger DAG" with ``window_start``, after an in-place fix."""
+    ingest = f"ingest__dca__{SOURCE}"
+    before_lake, before_licenses = _lake_and_licenses(celery)
+    assert before_licenses > 0, "runs after the first test"
+    department = sa.create_engine(celery.department_url)
+    try:
+        with department.begin() as conn:
+            start, reg_id = conn.execute(
+                sa.text(
+                    "SELECT updated_at, reg_id FROM marriage_registration "
+                    "ORDER BY updated_at DESC, reg_id LIMIT 1 OFFSET 5"
+                )
+            ).one()
+            conn.execute(  # corrected in place: the department did not bump updated_at
+                sa.text(
+                    "UPDATE marriage_registration SET office_name = office_name || '（更正）' "
+                    "WHERE reg_id = :id"
+                ),
+                {"id": reg_id},
+            )
+            in_window = conn.execute(
+                sa.text("SELECT count(*) FROM marriage_registration WHERE updated_at >= :t"),
+                {"t": start},
+            ).scalar_one()
+    finally:
+        department.dispose()
+    issued_before = len(_runs(celery, "issue_licenses"))
+    run = celery.call(
+        "POST",
+        f"/api/v2/dags/{ingest}/dagRuns",
+        {"logical_date": None, "conf": {"window_start": start.isoformat()}},
+    )
+    done = celery.wait("the backfill run", lambda: _finished(celery, ingest, run["dag_run_id"]), 90)
+    assert done["state"] == "success", celery.tail("worker", 80)
+    xcom = celery.call(
+        "GET",
+        f"/api/v2/dags/{ingest}/dagRuns/{run['dag_run_id']}/taskInstances/ingest/xcomEntries/"
+        "return_value",
+    )
+    counts = xcom["value"]
+    assert (counts["rows_in"], counts["backfill_from"]) == (in_window, start.isoformat())
+    # Maintenance's daily run starts now, beside the issuance this run queued; the last test
+    # looks at it.
+    celery.call("PATCH", "/api/v2/dags/maintenance", {"is_paused": False})
+    celery.wait(
+        "the second issuance",
+        lambda: (
+            len([r for r in _runs(celery, "issue_licenses") if r["state"] in ("success", "failed")])
+            > issued_before
+        ),
+        90,
+    )
+    assert {r["state"] for r in _runs(celery, "issue_licenses")} == {"success"}
+    # One record differed: one more license version, and no new lake row.
+    assert _lake_and_licenses(celery) == (before_lake, before_licenses + 1)
 
 
 def test_the_maintenance_dag_runs_on_the_worker(celery: Celery) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from exchange.hub import Hub
+from license_store.annotation import annotate
 from license_store.issuance import issue
 from license_store.record import LicenseRecord
 from license_store.store import credential_of, get_license
@@ -172,3 +174,28 @@ def test_a_superseded_version_is_reported_as_superseded(
     # Offline, without the hub's store, its signature is still sound.
     _ok("verify", str(v1_file), "--keys", str(_did_file(tmp_path)))
     assert v1 != v2
+
+
+def test_verify_checks_an_annotated_copy_for_the_item_it_is_presented_for(
+    hub: Hub, tmp_path: Path, make_record: MakeRecord
+) -> None:
+    ((license_id, license_file),) = _issue(hub, [make_record(1)], tmp_path)
+    copy = annotate(
+        credential=json.loads(license_file.read_text(encoding="utf-8")),
+        purpose="办理人才引进落户",
+        service_item="talent_household_registration",
+        consumer="tianhe-counter-3",
+        expires=hub.now() + dt.timedelta(days=2),
+        signer=signer_for(hub),
+        now=hub.now(),
+    )
+    copy_file = tmp_path / "copy.json"
+    copy_file.write_text(json.dumps(copy, ensure_ascii=False), encoding="utf-8")
+    output = _ok("verify", str(copy_file), "--service-item", "talent_household_registration")
+    assert "✔ valid" in output and f"annotated copy of {license_id}" in output
+    output = _failed("verify", str(copy_file), "--service-item", "housing_provident_withdrawal")
+    assert "✘ wrong_service_item" in output
+    _ok("licenses", "suspend", license_id, "--reason", "核查")
+    assert "✘ suspended" in _failed(
+        "verify", str(copy_file), "--service-item", "talent_household_registration"
+    )

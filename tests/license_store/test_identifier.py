@@ -8,7 +8,12 @@ from hypothesis import strategies as st
 from stdnum.iso7064 import mod_37_36
 
 from license_store.error import LicenseIdentifierError
-from license_store.identifier import LicenseIdentifier, format_identifier, parse_identifier
+from license_store.identifier import (
+    IdentifierScope,
+    LicenseIdentifier,
+    format_identifier,
+    parse_identifier,
+)
 
 TYPE = "11440000000000050C001"
 ISSUER = "11440000000000050C"
@@ -70,3 +75,21 @@ def test_out_of_range_parts_are_refused() -> None:
         format_identifier(
             type_code="11440000000000050I001", issuer_code=ISSUER, serial=1, version=1
         )
+
+
+def test_every_catalog_license_type_has_well_formed_codes() -> None:
+    # The pipeline passes type code = issuing department's credit code + the type's 3-digit
+    # sequence, and issuer code = the department's credit code (exchange.pipeline).
+    from catalog_schemas.catalog import shipped_catalog
+
+    catalog = shipped_catalog()
+    assert catalog.license_types
+    seen = set()
+    for license_type in catalog.license_types.values():
+        department = catalog.department(license_type.issuer)
+        type_code = department.credit_code + license_type.type_seq
+        scope = IdentifierScope(type_code, department.credit_code)
+        parsed = parse_identifier(scope.format(42, 3))
+        assert (parsed.type_code, parsed.issuer_code) == (type_code, department.credit_code)
+        seen.add(type_code)
+    assert len(seen) == len(catalog.license_types)  # no two types share a code

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
 from exchange.access import Call
-from exchange.api.deps import AuditRecorder, BearerDep, request_id_of, serve_call
+from exchange.api.deps import (
+    AuditRecorder,
+    BearerDep,
+    json_response,
+    request_id_of,
+    serve_call,
+)
 from exchange.api.problem import responses
 from exchange.api.schemas import (
     LookupRequest,
@@ -26,9 +32,7 @@ router = APIRouter(prefix="/v1", tags=["lookups"])
     summary="One-number lookup (一號申辦)",
     responses=responses(400, 401, 403, 404, 413, 422, 429, 503),
 )
-async def post_lookup(
-    body: LookupRequest, request: Request, credentials: BearerDep
-) -> LookupResponse:
+async def post_lookup(body: LookupRequest, request: Request, credentials: BearerDep) -> Response:
     """The licenses of one holder that the caller may see, each with its status, provenance
     and signed credential. Conditional-share types are listed under `withheld` with reason
     `consent_required` until the holder's consent for this consumer and purpose is recorded.
@@ -54,7 +58,7 @@ async def post_lookup(
         )
         return LookupResponse.model_validate(result, from_attributes=True)
 
-    return await serve_call(request, credentials, work)
+    return json_response(await serve_call(request, credentials, work))
 
 
 @router.post(
@@ -65,7 +69,7 @@ async def post_lookup(
 )
 async def post_material_check(
     body: MaterialCheckRequest, request: Request, credentials: BearerDep
-) -> MaterialCheckResponse:
+) -> Response:
     """For each material the service item requires: `covered` (with the licenses that cover
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
@@ -96,4 +100,4 @@ async def post_material_check(
             }
         )
 
-    return await serve_call(request, credentials, work)
+    return json_response(await serve_call(request, credentials, work))
