@@ -46,7 +46,7 @@ from connectors.cell import cell_text, column_text
 
 logger = logging.getLogger(__name__)
 
-_FETCH = 1000  # rows pulled from the driver at a time while a page is converted
+_FETCH = 10_000  # rows pulled from the driver, and converted to Arrow, at a time
 
 
 class SqlSourceConnector:
@@ -252,7 +252,7 @@ class SqlSourceConnector:
         """Run one page as strings; ``keep`` limits the rows kept to those primary keys."""
         names = [c.name for c in relation.clause.c]
         pk_index = names.index(self._spec.primary_key)
-        rows: list[Sequence[Any]] = []
+        chunks: list[list[pa.Array]] = []  # per fetch: one text array per column
         pks: list[str] = []
         last: Sequence[Any] | None = None
         count = 0
@@ -261,22 +261,30 @@ class SqlSourceConnector:
             for part in result.partitions(_FETCH):
                 count += len(part)
                 last = part[-1]
-                if keep is None:
-                    rows.extend(part)
-                    pks.extend(_pk_text(row[pk_index]) for row in part)
-                    continue
+                rows: list[Sequence[Any]] = []
                 for row in part:
                     ref = _pk_text(row[pk_index])
-                    if ref in keep:
+                    if keep is None or ref in keep:
                         rows.append(row)
                         pks.append(ref)
-        # Column by column: most columns convert to text in one Arrow call (see cell.column_text).
-        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-        arrays = [
-            column_text(values)
-            if text is cell_text
-            else pa.array([text(v) for v in values], pa.string())
-            for text, values in zip(relation.texts, columns, strict=True)
+                if rows:
+                    # Converted per fetch, so only _FETCH driver rows are ever held as Python
+                    # objects; column by column, most in one Arrow call (cell.column_text).
+                    chunks.append(
+                        [
+                            column_text(values)
+                            if text is cell_text
+                            else pa.array([text(v) for v in values], pa.string())
+                            for text, values in zip(
+                                relation.texts, zip(*rows, strict=True), strict=True
+                            )
+                        ]
+                    )
+        arrays: list[pa.Array] = [
+            pa.concat_arrays([chunk[i] for chunk in chunks])
+            if chunks
+            else pa.array([], pa.string())
+            for i in range(len(names))
         ]
         arrays.append(pa.array([f"pk={p}" for p in pks], pa.string()))
         batch = pa.RecordBatch.from_arrays(arrays, names=[*names, ROW_REF])

@@ -348,7 +348,15 @@ class AuditWriter:
                     stop = True
                     break
                 batch.append(item)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # a bug must not leave calls waiting forever
+                logger.exception("audit writer failed on a batch of %d", len(batch))
+                for pending in batch:
+                    if not pending.future.done():
+                        failure = AuditUnavailableError("the audit log could not be written")
+                        failure.__cause__ = exc
+                        pending.future.set_exception(failure)
 
     def _append(self, entries: list[Entry]) -> list[int]:
         if self._engine.dialect.name == "postgresql":

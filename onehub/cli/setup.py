@@ -144,7 +144,8 @@ def serve(
     import uvicorn
 
     from exchange.consumer import check_rate_limit
-    from onehub.database import create_schema
+    from exchange.model import metadata as exchange_metadata
+    from license_store.model import metadata as license_metadata
     from onehub.settings import Settings
 
     settings = Settings()
@@ -154,7 +155,13 @@ def serve(
     try:
         if rate_limit is not None:
             os.environ["ONEHUB_API_RATE_LIMIT"] = check_rate_limit(rate_limit)
-        create_schema(build_hub().engine)  # new tables of a newer release; existing ones stay
+        # The API's tables, if missing (a newer release adds some); the rest is `onehub init`'s.
+        # Not onehub.database.create_schema: it imports the quality gate (great_expectations),
+        # seconds of start-up that every restart of the API would pay.
+        engine = build_hub().engine
+        for metadata in (exchange_metadata, license_metadata):
+            metadata.create_all(engine)
+        engine.dispose()
     except OneHubError as exc:
         fail(exc)
     # Read by each worker (onehub.asgi): its share of the rate limits, and where the workers'

@@ -102,13 +102,13 @@ def test_every_answered_request_survives_a_crash(postgres_url: str, tmp_path: Pa
     try:
         for t in threads:
             t.start()
-        time.sleep(2.5)
+        time.sleep(1.5)
         before_crash = len(answered)
         os.killpg(server.pid, signal.SIGKILL)  # a crash, in the middle of requests
         server.wait(timeout=10)
         time.sleep(0.5)
         server = _start(env, port, log)
-        time.sleep(2.5)
+        time.sleep(1.5)
     finally:
         stop.set()
         for t in threads:
