@@ -249,11 +249,12 @@ def lookup(
     """The holder's licenses this consumer may see; consent-required types listed as such."""
     now = hub.now()
     try:
-        item = check_call(
-            call, hub=hub, operation="lookup", item_required=call.consumer.kind in INTAKE_KINDS
-        )
+        item = check_call(call, hub=hub, operation="lookup")
         kind = holder_kind_for(item, holder_kind)
         canonical, key = resolve_holder(hub, kind, id_number)
+        if item is None and call.consumer.kind in INTAKE_KINDS:
+            # After the ID check, so a bad number is named whatever else is missing.
+            check_call(call, hub=hub, operation="lookup", item_required=True)
     except OneHubError as exc:
         audit(call.entry(at=now, action="lookup", holder_key=None, result=exc.code))
         raise

@@ -588,3 +588,65 @@ def test_cli_consumers_add_disable_rotate(cli_env: World) -> None:
     assert os.environ["ONEHUB_DB_URL"]
     with w.hub.sessions() as session:
         assert verify_chain(session=session) is None
+
+
+def test_annotated_copy_binds_the_license_to_item_purpose_and_consumer(w: World) -> None:
+    from license_store.annotation import verify_annotated
+    from license_store.key import KeyRing
+
+    counter = add_consumer(w.hub, "dps-counter", kind="counter", department="dps")
+    degree = w.license("degree_certificate")
+    body = {"purpose": "办理人才引进落户", "service_item": TALENT}
+    made = w.client.post(
+        f"/v1/licenses/{degree}/annotated-copies", json=body, headers=auth(counter, "copy-1")
+    )
+    assert made.status_code == 201, made.text
+    copy = made.json()
+    assert copy["license_id"] == degree
+    assert "仅用于办理" in copy["credential"]["credentialSubject"]["annotation"]
+    with w.hub.sessions() as session:
+        keys = KeyRing(issuer_did=w.hub.issuer_did).key_set(session=session)
+        checked = verify_annotated(
+            copy["credential"],
+            keys=keys,
+            now=NOW,
+            service_item=TALENT,
+            consumer="dps-counter",
+            session=session,
+        )
+    assert checked.license.license_id == degree
+    row = audit_row(w, "copy-1")
+    assert (row.action, row.licenses) == ("annotated_copy", [degree])
+    assert row.detail["copy_id"] == copy["copy_id"]
+    # A copy needs a service item, and a type the caller may see.
+    no_item = w.client.post(
+        f"/v1/licenses/{degree}/annotated-copies",
+        json={"purpose": "办理"},
+        headers=auth(counter),
+    )
+    assert no_item.status_code == 422
+    marriage = w.license("marriage_certificate")
+    refused = w.client.post(
+        f"/v1/licenses/{marriage}/annotated-copies", json=body, headers=auth(counter)
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "consent_required")
+    kiosk = add_consumer(w.hub, "kiosk", kind="kiosk", department="dps")
+    refused = w.client.post(
+        f"/v1/licenses/{degree}/annotated-copies", json=body, headers=auth(kiosk)
+    )
+    assert (refused.status_code, refused.json()["code"]) == (403, "scope_missing")
+
+
+def test_no_annotated_copy_of_a_revoked_license(ws: World) -> None:
+    counter = add_consumer(ws.hub, "dps-counter", kind="counter", department="dps")
+    degree = ws.license("degree_certificate")
+    with ws.hub.sessions.begin() as session:
+        session.execute(
+            sa.update(License).where(License.license_id == degree).values(status="revoked")
+        )
+    refused = ws.client.post(
+        f"/v1/licenses/{degree}/annotated-copies",
+        json={"purpose": "办理人才引进落户", "service_item": TALENT},
+        headers=auth(counter),
+    )
+    assert (refused.status_code, refused.json()["code"]) == (409, "license_not_valid")
