@@ -6,13 +6,16 @@ STAMP  := $(VENV)/.installed
 export ONEHUB_DATA_DIR ?= $(CURDIR)/data
 export ONEHUB_DEPARTMENTS_DIR ?= $(CURDIR)/departments
 
-.PHONY: run test install lint typecheck clean sample pipelines serve airflow stop
+.PHONY: run test install lock lint typecheck clean sample pipelines serve airflow stop
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	# constraints.txt is the lock: install exactly it, without resolving (reproducible), then check.
+	$(BIN)/pip install --quiet --no-deps -r constraints.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -38,6 +41,14 @@ airflow: $(STAMP)
 ## stop: stop what `make airflow` started
 stop: $(STAMP)
 	$(BIN)/onehub pipelines stop
+
+## lock: re-resolve pyproject.toml's dependencies in a scratch venv and rewrite constraints.txt
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e ".[dev]"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+	rm -rf .lock-venv
 
 lint: $(STAMP)
 	$(BIN)/ruff check catalog_schemas connectors quality exchange license_store onehub sample_systems dags tests
