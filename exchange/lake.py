@@ -171,6 +171,10 @@ class LakeTable:
                     source_alias="s",
                     target_alias="t",
                     commit_properties=props,
+                    # Not streamed: delta-rs can then prune lake files whose key range cannot
+                    # match the batch (measured: 30 merges of 50k rows at 323-419 MiB instead of
+                    # 929 MiB, 0.09 s instead of 0.5 s a merge; bench/results/connector.md).
+                    streamed_exec=False,
                 )
                 .when_matched_update_all(predicate="t._row_hash <> s._row_hash")
                 .when_not_matched_insert_all()

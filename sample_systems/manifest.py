@@ -38,7 +38,7 @@ class SourceManifest:
 
     name: str
     license_type: str
-    connector: Literal["sql", "file"]
+    connector: Literal["sql", "file", "rest"]
     connection: str
     location: str
     table: str | None

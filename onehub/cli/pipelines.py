@@ -38,13 +38,13 @@ def pipelines_run(
 
 def ingest(source: str) -> None:
     """Ingest one source directly, without Airflow (handy while writing a source YAML)."""
-    from exchange.pipeline import ingest_source
+    from onehub.cli.sources import ingest_with_progress
     from onehub.database import create_schema
 
     hub = build_hub()
     create_schema(hub.engine)
     try:
-        report = ingest_source(hub, source)
+        report = ingest_with_progress(hub, source)
     except OneHubError as exc:
         fail(exc)
     console.print_json(json.dumps(report.as_dict()))

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
+from exchange.api import problem
 from exchange.api.deps import CallerDep, HubDep, SessionDep
 from exchange.supervision import CardView, list_cards, statistics
 
@@ -69,6 +70,7 @@ def _card(view: CardView) -> Card:
     "/statistics",
     response_model=SupervisionStatistics,
     summary="Supervisor statistics (效能監督): freshness, quality and cards per source",
+    responses=problem.responses(401, 403, 429),
 )
 def get_statistics(
     hub: HubDep,
@@ -109,7 +111,12 @@ def get_statistics(
     )
 
 
-@router.get("/cards", response_model=list[Card], summary="Supervision cards, open or all")
+@router.get(
+    "/cards",
+    response_model=list[Card],
+    summary="Supervision cards, open or all",
+    responses=problem.responses(401, 403, 429),
+)
 def get_cards(
     session: SessionDep,
     caller: CallerDep,
