@@ -250,8 +250,8 @@ def _check_source(
     lt = types.get(src.license_type)
     if lt is None:
         raise CatalogError(f"{path}: license_type: unknown license type {src.license_type!r}")
-    for i, spec in enumerate(src.expectations):
-        problem = spec.problem(lt)
+    for i, expectation in enumerate(src.expectations):
+        problem = expectation.problem(lt)
         if problem is not None:
             raise CatalogError(f"{src.where('expectations')}: expectations.{i}: {problem}")
     names = {f.name for f in lt.fields}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,19 +18,48 @@ from onehub.cli.console import build_hub, console, fail
 app = typer.Typer(help="Run the Airflow pipelines.", no_args_is_help=True)
 
 
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (Airflow's task logs included) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 @app.command("run")
 def pipelines_run(
     source: Annotated[
         list[str] | None, typer.Option("--source", "-s", help="Only these sources")
     ] = None,
+    airflow_output: Annotated[
+        bool,
+        typer.Option(help="Show Airflow's own output instead of writing it to a log file"),
+    ] = False,
 ) -> None:
     """Run the ingest DAGs and then issue_licenses through Airflow (dag.test(), no scheduler)."""
     from onehub.orchestrator import run_all
     from onehub.settings import Settings
 
     settings = Settings()
+    log = settings.airflow_home / "logs" / "pipelines-run.log"
+    if not airflow_output:
+        console.print(f"running the pipelines through Airflow; its output goes to {log}")
+    redirect = contextlib.nullcontext() if airflow_output else _output_to(log)
     try:
-        with console.status("running pipelines through Airflow…"):
+        with redirect:
             results = run_all(settings, sources=source)
     except OneHubError as exc:
         fail(exc)
