@@ -132,7 +132,10 @@ def test_bad_department_reference_is_rejected(catalog_copy: Path) -> None:
 def test_source_expectation_on_unknown_field_fails_at_load(catalog_copy: Path) -> None:
     path = catalog_copy / "sources" / "dca_marriage.yaml"
     text = path.read_text(encoding="utf-8")
-    text += "expectations:\n  - {type: expect_column_values_to_not_be_null, column: no_such_field}\n"
+    text += (
+        "expectations:\n"
+        "  - {type: expect_column_values_to_not_be_null, column: no_such_field}\n"
+    )
     path.write_text(text, encoding="utf-8")
     with pytest.raises(CatalogError) as err:
         load_catalog(catalog_copy)
