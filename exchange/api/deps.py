@@ -9,9 +9,10 @@ concurrent calls share one group commit.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from exchange.access import Call
 from exchange.api.rate_limit import ConsumerRateLimiter
 from exchange.audit import AuditWriter, Entry
 from exchange.consumer import authenticate
@@ -122,6 +124,30 @@ def request_id_of(request: Request) -> str | None:
     """The request's id (X-Request-ID, or the one the telemetry middleware made)."""
     request_id: str | None = getattr(request.state, "request_id", None)
     return request_id
+
+
+class ItemCallBody(Protocol):
+    """A request body naming a purpose, a service item and an optional audit embargo."""
+
+    @property
+    def purpose(self) -> str: ...
+
+    @property
+    def service_item(self) -> str | None: ...
+
+    @property
+    def restricted_until(self) -> dt.date | None: ...
+
+
+def item_call(caller: Consumer, body: ItemCallBody, request: Request) -> Call:
+    """The Call (who, why, for which service item) that a body-carrying request makes."""
+    return Call(
+        consumer=caller,
+        purpose=body.purpose,
+        service_item=body.service_item,
+        request_id=request_id_of(request),
+        restricted_until=body.restricted_until,
+    )
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:

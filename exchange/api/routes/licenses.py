@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.orm import Session
 
 from exchange.access import Call
-from exchange.api.deps import AuditRecorder, BearerDep, request_id_of, serve_call
+from exchange.api.deps import AuditRecorder, BearerDep, item_call, request_id_of, serve_call
 from exchange.api.problem import responses
 from exchange.api.schemas import (
     AnnotatedCopyOut,
@@ -88,13 +88,7 @@ async def post_annotated_copy(
     `license_not_valid` otherwise)."""
 
     def work(session: Session, caller: Consumer, audit: AuditRecorder) -> AnnotatedCopyOut:
-        call = Call(
-            consumer=caller,
-            purpose=body.purpose,
-            service_item=body.service_item,
-            request_id=request_id_of(request),
-            restricted_until=body.restricted_until,
-        )
+        call = item_call(caller, body, request)
         copy = annotated_copy(
             hub=request.app.state.hub,
             session=session,

@@ -5,12 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from sqlalchemy.orm import Session
 
-from exchange.access import Call
 from exchange.api.deps import (
     AuditRecorder,
     BearerDep,
+    item_call,
     json_response,
-    request_id_of,
     serve_call,
 )
 from exchange.api.problem import responses
@@ -41,13 +40,7 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     leaves."""
 
     def work(session: Session, caller: Consumer, audit: AuditRecorder) -> LookupResponse:
-        call = Call(
-            consumer=caller,
-            purpose=body.purpose,
-            service_item=body.service_item,
-            request_id=request_id_of(request),
-            restricted_until=body.restricted_until,
-        )
+        call = item_call(caller, body, request)
         result = lookup(
             hub=request.app.state.hub,
             session=session,
@@ -75,13 +68,7 @@ async def post_material_check(
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
 
     def work(session: Session, caller: Consumer, audit: AuditRecorder) -> MaterialCheckResponse:
-        call = Call(
-            consumer=caller,
-            purpose=body.purpose,
-            service_item=body.service_item,
-            request_id=request_id_of(request),
-            restricted_until=body.restricted_until,
-        )
+        call = item_call(caller, body, request)
         result = check_materials(
             hub=request.app.state.hub,
             session=session,
