@@ -106,11 +106,6 @@ def revoke_consent(*, session: Session, consent_id: str, by: str, now: dt.dateti
     return consent
 
 
-def is_active(consent: Consent, *, now: dt.datetime) -> bool:
-    """Not revoked and not yet expired."""
-    return consent.revoked_at is None and _aware(consent.expires_at) > now
-
-
 _CONSENTS = cast(sa.Table, Consent.__table__)
 _FOR_HOLDER = (
     sa.select(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -557,7 +556,3 @@ def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
             version,
         )
     return report
-
-
-def report_json(report: IngestReport | IssuanceReport) -> str:
-    return json.dumps(report.as_dict(), sort_keys=True)
