@@ -19,7 +19,7 @@ from license_store.model import License, LicenseStatusChange, SigningKey
 from license_store.signer import Signer
 from license_store.status import StatusChange, change_status, history
 from license_store.store import get_license
-from quality.quarantine import metadata as quarantine_metadata
+from quality.model import metadata as quarantine_metadata
 
 
 def create_schema(engine: sa.Engine) -> None:

@@ -204,11 +204,11 @@ def check_counts(counts: dict[str, Any]) -> None:
 def run_issuance() -> dict[str, Any]:
     """Issue licenses for everything new in the lake; the counts per license type."""
     hub = _hub(pipeline=True)
-    from exchange import pipeline
+    from exchange.issuance import issue_licenses
     from exchange.maintenance import publish_status_lists
     from onehub.database import signer_for
 
-    report = pipeline.issue_licenses(hub, signer_for(hub))
+    report = issue_licenses(hub, signer_for(hub))
     # Cancellations reach the published status lists now, not at the next daily maintenance.
     publish_status_lists(hub)
     return report.as_dict()

@@ -86,7 +86,7 @@ def ingest(source: str) -> None:
 
 def issue() -> None:
     """Issue licenses from the lake's change feed directly, without Airflow."""
-    from exchange.pipeline import issue_licenses
+    from exchange.issuance import issue_licenses
     from onehub.database import create_schema, signer_for
 
     hub = build_hub()

@@ -32,8 +32,9 @@ from catalog_schemas.catalog import shipped_catalog
 from catalog_schemas.cipher import FieldCipher
 from connectors import Connector
 from exchange.hub import Hub
+from exchange.issuance import issue_licenses
 from exchange.lake import LakeTable
-from exchange.pipeline import ingest_source, issue_licenses
+from exchange.pipeline import ingest_source
 from license_store.model import License
 from onehub.database import create_schema, signer_for
 

@@ -20,9 +20,10 @@ from sample_deployment import Deployment
 from typer.testing import CliRunner
 
 from catalog_schemas.errors import FatalError
+from exchange.issuance import issue_licenses
 from exchange.lake import LakeTable
 from exchange.model import IngestRun
-from exchange.pipeline import ingest_source, issue_licenses
+from exchange.pipeline import ingest_source
 from license_store.model import License
 from onehub.cli import app
 from onehub.database import signer_for

@@ -10,8 +10,9 @@ from deltalake import DeltaTable
 from sample_deployment import Deployment
 
 from catalog_schemas.errors import FatalError
+from exchange.issuance import issue_licenses
 from exchange.lake import LakeTable
-from exchange.pipeline import ingest_source, issue_licenses
+from exchange.pipeline import ingest_source
 from onehub.database import signer_for
 from onehub.runtime import lake_upkeep
 from sample_systems.generator import mutate

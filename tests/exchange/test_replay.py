@@ -26,8 +26,9 @@ from catalog_schemas.catalog import shipped_catalog
 from catalog_schemas.cipher import FieldCipher
 from catalog_schemas.holder import holder_key
 from exchange.hub import Hub
+from exchange.issuance import issue_licenses
 from exchange.lake import LakeTable
-from exchange.pipeline import QualityThresholdError, ingest_source, issue_licenses
+from exchange.pipeline import QualityThresholdError, ingest_source
 from exchange.replay import (
     ReplayError,
     build_mapped,
