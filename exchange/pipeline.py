@@ -25,7 +25,7 @@ from catalog_schemas.model import LicenseType, Source
 from connectors import apply_mapping, open_connector
 from connectors.mapping import DELETED
 from exchange.hub import Hub
-from exchange.lake import BUCKETS, ID_TYPES, LakeTable
+from exchange.lake import BUCKETS, ID_TYPES, LakeTable, lake_schema
 from exchange.model import IngestRun
 from quality import Gate, RunRecorder, hold_batch, record_rejected, report_root
 
@@ -87,6 +87,7 @@ def to_lake_rows(
 ) -> pa.Table:
     """Turn gate-approved rows into lake rows: ID numbers become holder keys plus ciphertext."""
     n = good.num_rows
+    schema = lake_schema(license_type)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
     hash_parts: list[pa.Array | pa.ChunkedArray] = []
     for spec in license_type.fields:
@@ -113,9 +114,7 @@ def to_lake_rows(
         else:
             col = good.column(spec.name) if spec.name in good.column_names else None
             columns[spec.name] = (
-                col
-                if col is not None
-                else pa.nulls(n, LakeTable(hub.lake_uri, license_type).schema.field(spec.name).type)
+                col if col is not None else pa.nulls(n, schema.field(spec.name).type)
             )
             hash_parts.append(pc.cast(columns[spec.name], pa.string()))
     license_no = pc.cast(good.column(license_type.license_no_field), pa.string())
@@ -137,8 +136,7 @@ def to_lake_rows(
         _ingested_at=pa.array([ingested_at] * n, pa.timestamp("us", tz="UTC")),
         _row_hash=pa.array(row_hash, pa.string()),
     )
-    lake = LakeTable(hub.lake_uri, license_type)
-    return pa.table({name: columns[name] for name in lake.schema.names}).cast(lake.schema)
+    return pa.table({name: columns[name] for name in schema.names}).cast(schema)
 
 
 def split_deletions(mapped: pa.Table, license_type: LicenseType) -> tuple[pa.Table, pa.Table]:
