@@ -364,6 +364,7 @@ def check_materials(
             licenses=[_license_view(hub, lic, license_type) for lic in usable],
         )
         returned.extend(lic.license_id for lic in usable)
+    covered = [m["code"] for m in result.materials if m["status"] == "covered"]
     audit(
         call.entry(
             at=now,
@@ -371,7 +372,8 @@ def check_materials(
             holder_key=key,
             result="ok",
             licenses=tuple(dict.fromkeys(returned)),
-            detail=_detail(decisions, consents),
+            # The reform's measure: paper certificates the applicant was not asked for.
+            detail={**_detail(decisions, consents), "covered": covered},
         )
     )
     return result
