@@ -12,7 +12,8 @@ import hashlib
 import hmac
 import re
 import secrets
-from typing import Final, cast
+from collections.abc import Mapping
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from limits import parse_many
@@ -112,8 +113,8 @@ def register(
     return consumer, key
 
 
-def authenticate(*, session: Session, presented: str | None) -> Consumer:
-    """The consumer a presented API key belongs to; AuthenticationError or PermissionDeniedError."""
+def parse_key(presented: str | None) -> tuple[str, str]:
+    """The (key id, secret) of a presented API key; AuthenticationError if there is none."""
     if not presented:
         raise AuthenticationError(
             "an API key is required (Authorization: Bearer <key>)", code="key_missing"
@@ -121,14 +122,34 @@ def authenticate(*, session: Session, presented: str | None) -> Consumer:
     parts = presented.split("_", 2)
     if len(presented) > MAX_KEY_CHARS or len(parts) != 3 or parts[0] != _PREFIX:
         raise AuthenticationError("the API key is malformed", code="key_invalid")
-    # Every call reads the row (so a disabled consumer is refused at once), through Core: the
-    # ORM's identity map would cost more than the query.
-    row = session.connection().execute(_BY_KEY_ID, {"key_id": parts[1]}).mappings().first()
-    if row is None or not hmac.compare_digest(row["key_hash"], _hash(parts[2])):
+    return parts[1], parts[2]
+
+
+def check_admission(row: Mapping[Any, Any] | None, secret: str) -> Mapping[Any, Any]:
+    """The row its key id found, if the secret matches and the consumer is enabled."""
+    if row is None or not hmac.compare_digest(row["key_hash"], _hash(secret)):
         raise AuthenticationError("the API key is not valid", code="key_invalid")
     if row["disabled"]:
         raise PermissionDeniedError("this consumer is disabled", code="consumer_disabled")
-    return Consumer(**row)
+    return row
+
+
+def admit(row: Mapping[Any, Any] | None, secret: str) -> Consumer:
+    """The consumer of the row its key id found, if the secret matches and it is enabled."""
+    return Consumer(**check_admission(row, secret))
+
+
+# The query behind authenticate, for readers that run it on their own driver (exchange.reader).
+CONSUMER_BY_KEY_ID = _BY_KEY_ID
+
+
+def authenticate(*, session: Session, presented: str | None) -> Consumer:
+    """The consumer a presented API key belongs to; AuthenticationError or PermissionDeniedError."""
+    key_id, secret = parse_key(presented)
+    # Every call reads the row (so a disabled consumer is refused at once), through Core: the
+    # ORM's identity map would cost more than the query.
+    row = session.connection().execute(_BY_KEY_ID, {"key_id": key_id}).mappings().first()
+    return admit(row, secret)
 
 
 def get_consumer(*, session: Session, name: str) -> Consumer:

@@ -8,13 +8,12 @@ caller is known — before it returns, so the API answers only once the row is d
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
-import sqlalchemy as sa
+import msgspec
 from sqlalchemy.orm import Session
 
 from catalog_schemas.errors import ConflictError, FatalError, OneHubError
@@ -32,13 +31,14 @@ from exchange.access import (
 from exchange.audit import Access, access_history
 from exchange.consent import consent_for, consented_types
 from exchange.hub import Hub
+from exchange.reader import Held, HolderRows, Reader
 from exchange.sharing import INTAKE_KINDS, Decision, decide
 from license_store.annotation import annotate
 from license_store.canonical import parse_json
 from license_store.credential import end_of_day, license_id_of
 from license_store.error import LicenseNotFoundError, VerificationError
 from license_store.key import KeyRing
-from license_store.model import SUPERSEDED, VALID, License, LicenseHolder
+from license_store.model import VALID, License
 from license_store.store import get_license
 from license_store.verification import verify_credential
 
@@ -100,69 +100,7 @@ def _type_summary(license_type: LicenseType) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class _Held:
-    """A license of the holder, read in one query with the roles the holder has on it."""
-
-    license_id: str
-    license_type: str
-    version: int
-    status: str
-    valid_until: dt.date | None
-    issuer_department: str
-    source: str
-    batch_id: str
-    as_of: dt.datetime
-    credential_enc: str
-    roles: tuple[str, ...]
-
-
-_LICENSES = cast(sa.Table, License.__table__)
-_HOLDERS = cast(sa.Table, LicenseHolder.__table__)
-_HELD = (
-    sa.select(
-        *(
-            _LICENSES.c[name]
-            for name in (
-                "license_id",
-                "license_type",
-                "version",
-                "status",
-                "valid_until",
-                "issuer_department",
-                "source",
-                "batch_id",
-                "as_of",
-                "credential_enc",
-            )
-        ),
-        _HOLDERS.c.role,
-    )
-    .join(_HOLDERS, _HOLDERS.c.license_id == _LICENSES.c.license_id)
-    .where(_HOLDERS.c.holder_key == sa.bindparam("holder_key"))
-    .where(_LICENSES.c.status != SUPERSEDED)
-    .order_by(_LICENSES.c.license_type, _LICENSES.c.license_id)
-)
-
-
-def _held_licenses(session: Session, key: str) -> list[_Held]:
-    """The holder's current licenses (not superseded) through the holder_key index.
-
-    One query of the columns a lookup needs, instead of license_store's ORM objects with their
-    holders loaded: a lookup is the hub's hottest call.
-    """
-    rows = session.connection().execute(_HELD, {"holder_key": key}).all()
-    held: dict[str, _Held] = {}
-    for row in rows:
-        seen = held.get(row.license_id)
-        if seen is None:
-            held[row.license_id] = _Held(*row[:10], roles=(row.role,))
-        else:
-            held[row.license_id] = dataclasses.replace(seen, roles=(*seen.roles, row.role))
-    return list(held.values())
-
-
-def _credential(hub: Hub, lic: License | _Held) -> dict[str, Any]:
+def _credential(hub: Hub, lic: License | Held) -> dict[str, Any]:
     """The signed credential, decrypted (as license_store.store.credential_of does)."""
     credential = parse_json(hub.cipher.decrypt(lic.credential_enc, aad=lic.license_id))
     if not isinstance(credential, dict):
@@ -170,8 +108,23 @@ def _credential(hub: Hub, lic: License | _Held) -> dict[str, Any]:
     return credential
 
 
-def _license_view(hub: Hub, lic: License | _Held, license_type: LicenseType) -> dict[str, Any]:
-    """A license as a consumer that may see it gets it: status, provenance, signed credential."""
+def _raw_credential(hub: Hub, lic: Held) -> msgspec.Raw:
+    """The signed credential's JSON text, decrypted, to be embedded in an answer unparsed."""
+    text = hub.cipher.decrypt(lic.credential_enc, aad=lic.license_id)
+    if not text.startswith(b"{"):
+        raise FatalError("stored credential is not a JSON object")
+    return msgspec.Raw(text)
+
+
+def _license_view(
+    hub: Hub, lic: License | Held, license_type: LicenseType, *, raw: bool = False
+) -> dict[str, Any]:
+    """A license as a consumer that may see it gets it: status, provenance, signed credential.
+
+    ``raw``: the credential as its JSON text (msgspec.Raw), for answers encoded by
+    :func:`encode`; a lookup's credentials are most of its answer, and parsing them only to
+    serialise them again would cost more than the rest of the call.
+    """
     issuer = hub.catalog.departments.get(lic.issuer_department)
     return {
         "license_id": lic.license_id,
@@ -185,41 +138,87 @@ def _license_view(hub: Hub, lic: License | _Held, license_type: LicenseType) -> 
             "as_of": lic.as_of.isoformat(),
             "batch_id": lic.batch_id,
         },
-        "credential": _credential(hub, lic),
+        "credential": (
+            _raw_credential(hub, lic) if raw and isinstance(lic, Held) else _credential(hub, lic)
+        ),
     }
 
 
-def _expired(lic: License | _Held, today: dt.date) -> bool:
+def _expired(lic: License | Held, today: dt.date) -> bool:
     return lic.valid_until is not None and lic.valid_until < today
 
 
-def _decisions(
+@dataclass(frozen=True)
+class _Plan:
+    """A holder call checked and ready to read: its holder, license types, first decisions."""
+
+    now: dt.datetime
+    item: ServiceItem | None
+    kind: HolderKind
+    canonical: str
+    key: str
+    types: list[LicenseType]
+    # Per license type, before the holder's consents are read.
+    decisions: dict[str, Decision]
+
+    @property
+    def needs_consents(self) -> bool:
+        return "consent_required" in self.decisions.values()
+
+
+def _plan(
     hub: Hub,
-    session: Session,
     call: Call,
-    types: Iterable[LicenseType],
-    key: str,
-) -> tuple[dict[str, Decision], dict[str, str]]:
-    """Decision per license type for this call, and the consent used for each allowed by one."""
+    *,
+    action: str,
+    operation: str,
+    id_number: str,
+    holder_kind: HolderKind | None,
+    item_required: bool,
+    audit: AuditSink,
+) -> _Plan:
+    """Check the call and the ID number (auditing a refusal) before anything is read."""
+    now = hub.now()
+    try:
+        item = check_call(call, hub=hub, operation=operation, item_required=item_required)
+        kind = holder_kind_for(item, holder_kind)
+        canonical, key = resolve_holder(hub, kind, id_number)
+        if item is None and call.consumer.kind in INTAKE_KINDS:
+            # After the ID check, so a bad number is named whatever else is missing.
+            check_call(call, hub=hub, operation=operation, item_required=True)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action=action, holder_key=None, result=exc.code))
+        raise
+    types = _types_of(hub, item)
     consumer = call.consumer
-    before = {
+    decisions = {
         lt.code: decide(lt, department=consumer.department, scopes=consumer.scopes) for lt in types
     }
+    return _Plan(now, item, kind, canonical, key, types, decisions)
+
+
+async def _read(reader: Reader, call: Call, plan: _Plan) -> HolderRows:
+    return await reader.holder(
+        plan.key,
+        consumer=call.consumer.name,
+        purpose=call.purpose,
+        now=plan.now,
+        consents=plan.needs_consents,
+    )
+
+
+def _with_consents(
+    plan: _Plan, covered: Mapping[str, str]
+) -> tuple[dict[str, Decision], dict[str, str]]:
+    """Decision per license type once consents count, and the consent used for each."""
+    decisions = dict(plan.decisions)
     used: dict[str, str] = {}
-    if "consent_required" in before.values():
-        covered = consented_types(
-            session=session,
-            holder_key=key,
-            consumer=consumer.name,
-            purpose=call.purpose,
-            now=hub.now(),
-        )
-        for code, decision in before.items():
-            consent_id = consent_for(covered, code) if decision == "consent_required" else None
-            if consent_id is not None:
-                before[code] = "allow"
-                used[code] = consent_id
-    return before, used
+    for code, decision in plan.decisions.items():
+        consent_id = consent_for(covered, code) if decision == "consent_required" else None
+        if consent_id is not None:
+            decisions[code] = "allow"
+            used[code] = consent_id
+    return decisions, used
 
 
 def _types_of(hub: Hub, item: ServiceItem | None) -> list[LicenseType]:
@@ -237,33 +236,32 @@ def _detail(decisions: Mapping[str, Decision], consents: Mapping[str, str]) -> d
     }
 
 
-def lookup(
+async def lookup(
     *,
     hub: Hub,
-    session: Session,
+    reader: Reader,
     call: Call,
     id_number: str,
     holder_kind: HolderKind | None,
     audit: AuditSink,
 ) -> LookupResult:
     """The holder's licenses this consumer may see; consent-required types listed as such."""
-    now = hub.now()
-    try:
-        item = check_call(call, hub=hub, operation="lookup")
-        kind = holder_kind_for(item, holder_kind)
-        canonical, key = resolve_holder(hub, kind, id_number)
-        if item is None and call.consumer.kind in INTAKE_KINDS:
-            # After the ID check, so a bad number is named whatever else is missing.
-            check_call(call, hub=hub, operation="lookup", item_required=True)
-    except OneHubError as exc:
-        audit(call.entry(at=now, action="lookup", holder_key=None, result=exc.code))
-        raise
-    types = _types_of(hub, item)
-    decisions, consents = _decisions(hub, session, call, types, key)
-    result = LookupResult(holder_kind=kind, id_masked=mask_id(canonical))
-    today = china_today(now)
+    plan = _plan(
+        hub,
+        call,
+        action="lookup",
+        operation="lookup",
+        id_number=id_number,
+        holder_kind=holder_kind,
+        item_required=False,
+        audit=audit,
+    )
+    rows = await _read(reader, call, plan)
+    decisions, consents = _with_consents(plan, rows.consents)
+    result = LookupResult(holder_kind=plan.kind, id_masked=mask_id(plan.canonical))
+    today = china_today(plan.now)
     returned: list[str] = []
-    for lic in _held_licenses(session, key):
+    for lic in rows.held:
         if decisions.get(lic.license_type) != "allow":
             continue
         license_type = hub.catalog.license_type(lic.license_type)
@@ -279,17 +277,24 @@ def lookup(
                 }
             )
             continue
-        result.licenses.append(_license_view(hub, lic, license_type))
+        result.licenses.append(_license_view(hub, lic, license_type, raw=True))
         returned.append(lic.license_id)
-    for lt in types:
+    for lt in plan.types:
         if decisions[lt.code] == "consent_required":
             # Whether the holder has one is not said: that too needs the consent.
-            result.withheld.append({**_type_summary(lt), "reason": "consent_required"})
+            result.withheld.append(
+                {
+                    **_type_summary(lt),
+                    "reason": "consent_required",
+                    "license_id": None,
+                    "status": None,
+                }
+            )
     audit(
         call.entry(
-            at=now,
+            at=plan.now,
             action="lookup",
-            holder_key=key,
+            holder_key=plan.key,
             result="ok",
             licenses=tuple(returned),
             detail=_detail(decisions, consents),
@@ -298,10 +303,10 @@ def lookup(
     return result
 
 
-def check_materials(
+async def check_materials(
     *,
     hub: Hub,
-    session: Session,
+    reader: Reader,
     call: Call,
     id_number: str,
     holder_kind: HolderKind | None,
@@ -309,23 +314,26 @@ def check_materials(
 ) -> MaterialCheckResult:
     """For each material of the service item: covered (with the license), missing, or consent
     required."""
-    now = hub.now()
-    try:
-        item = check_call(call, hub=hub, operation="materials", item_required=True)
-        assert item is not None  # item_required
-        kind = holder_kind_for(item, holder_kind)
-        canonical, key = resolve_holder(hub, kind, id_number)
-    except OneHubError as exc:
-        audit(call.entry(at=now, action="material_check", holder_key=None, result=exc.code))
-        raise
-    types = _types_of(hub, item)
-    decisions, consents = _decisions(hub, session, call, types, key)
-    today = china_today(now)
-    held: dict[str, list[_Held]] = {}
-    for lic in _held_licenses(session, key):
+    plan = _plan(
+        hub,
+        call,
+        action="material_check",
+        operation="materials",
+        id_number=id_number,
+        holder_kind=holder_kind,
+        item_required=True,
+        audit=audit,
+    )
+    item = plan.item
+    assert item is not None  # item_required
+    rows = await _read(reader, call, plan)
+    decisions, consents = _with_consents(plan, rows.consents)
+    today = china_today(plan.now)
+    held: dict[str, list[Held]] = {}
+    for lic in rows.held:
         held.setdefault(lic.license_type, []).append(lic)
     result = MaterialCheckResult(
-        service_item=item.code, holder_kind=kind, id_masked=mask_id(canonical)
+        service_item=item.code, holder_kind=plan.kind, id_masked=mask_id(plan.canonical)
     )
     returned: list[str] = []
     for material in item.materials:
@@ -361,15 +369,15 @@ def check_materials(
         entry.update(
             status="covered",
             reason=None,
-            licenses=[_license_view(hub, lic, license_type) for lic in usable],
+            licenses=[_license_view(hub, lic, license_type, raw=True) for lic in usable],
         )
         returned.extend(lic.license_id for lic in usable)
     covered = [m["code"] for m in result.materials if m["status"] == "covered"]
     audit(
         call.entry(
-            at=now,
+            at=plan.now,
             action="material_check",
-            holder_key=key,
+            holder_key=plan.key,
             result="ok",
             licenses=tuple(dict.fromkeys(returned)),
             # The reform's measure: paper certificates the applicant was not asked for.

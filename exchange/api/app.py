@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import sessionmaker
 
 from exchange.api import problem
+from exchange.api.deps import CallerCache
 from exchange.api.rate_limit import ConsumerRateLimiter
 from exchange.api.routes import (
     catalog,
@@ -29,6 +30,7 @@ from exchange.api.schemas import Problem
 from exchange.api.telemetry import Metrics, Telemetry
 from exchange.audit import AuditWriter
 from exchange.hub import Hub
+from exchange.reader import PostgresReader, Reader, SessionReader
 
 DESCRIPTION = """
 OneHub exchange API (广东省政务数据共享交换平台). Departments and intake systems (counters,
@@ -70,13 +72,22 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         yield
+        await reader.close()
         writer.close()  # what is queued is written before the process goes
 
-    app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan)
-    app.state.hub = hub
-    app.state.read_sessions = sessionmaker(
+    read_sessions = sessionmaker(
         hub.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
     )
+    reader: Reader = (
+        PostgresReader.for_engine(hub.engine, max_size=config.threads)
+        if hub.engine.dialect.name == "postgresql"
+        else SessionReader(read_sessions)
+    )
+    app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.hub = hub
+    app.state.read_sessions = read_sessions
+    app.state.reader = reader
+    app.state.callers = CallerCache()
     app.state.audit_writer = writer
     app.state.metrics = metrics
     app.state.rate_limiter = ConsumerRateLimiter(
@@ -95,6 +106,9 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
         health,
     ):
         app.include_router(module.router)
+    from exchange.web import install as install_pages  # the pages call the /v1 routes above
+
+    install_pages(app)
     app.add_middleware(Telemetry, metrics=metrics, max_body_bytes=config.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

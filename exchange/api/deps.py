@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
-from typing import Annotated, Protocol, TypeVar
+from typing import Annotated, Any, Final, Protocol, TypeVar
 
+import msgspec
 from fastapi import Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,11 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from exchange.access import Call
 from exchange.api.rate_limit import ConsumerRateLimiter
 from exchange.audit import AuditWriter, Entry
-from exchange.consumer import authenticate
+from exchange.consumer import authenticate, check_admission, parse_key
 from exchange.hub import Hub
 from exchange.model import Consumer
+from exchange.reader import Reader
 
 T = TypeVar("T")
+JSON: Final = "application/json"
 
 # auto_error=False: a missing key is answered by our own 401 problem, not FastAPI's 403.
 bearer = HTTPBearer(
@@ -120,6 +123,50 @@ async def serve_call(
         await recorder.durable()
 
 
+class CallerCache:
+    """Reuse the Consumer object of a consumers row read before, if it is the same row.
+
+    The row is still read on every call (a disabled consumer is refused at once); only the
+    ORM object is not built again. Callers must not change or attach the object they get.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._known: dict[tuple[Any, ...], Consumer] = {}
+
+    def admit(self, row: Mapping[Any, Any] | None, secret: str) -> Consumer:
+        """:func:`exchange.consumer.admit`, reusing the object made for an identical row."""
+        checked = check_admission(row, secret)  # the secret and disabled checks, every time
+        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in checked.items())
+        known = self._known.get(key)
+        if known is None:
+            if len(self._known) >= self._size:
+                self._known.clear()
+            known = self._known[key] = Consumer(**checked)
+        return known
+
+
+async def serve_read(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    work: Callable[[Consumer, AuditRecorder, Reader], Awaitable[T]],
+) -> T:
+    """Authenticate through the app's Reader, run ``work`` on the event loop, and return once
+    its audit is durable: the path of lookups and material checks (no worker thread when the
+    reader is asynchronous, as on PostgreSQL)."""
+    reader: Reader = request.app.state.reader
+    recorder = AuditRecorder(request.app.state.audit_writer)
+    try:
+        key_id, secret = parse_key(_presented(credentials))
+        callers: CallerCache = request.app.state.callers
+        caller = callers.admit(await reader.consumer(key_id), secret)
+        limiter: ConsumerRateLimiter = request.app.state.rate_limiter
+        limiter.hit(caller)
+        return await work(caller, recorder, reader)
+    finally:
+        await recorder.durable()
+
+
 def request_id_of(request: Request) -> str | None:
     """The request's id (X-Request-ID, or the one the telemetry middleware made)."""
     request_id: str | None = getattr(request.state, "request_id", None)
@@ -148,6 +195,15 @@ def item_call(caller: Consumer, body: ItemCallBody, request: Request) -> Call:
         request_id=request_id_of(request),
         restricted_until=body.restricted_until,
     )
+
+
+def encoded_response(content: Any, status_code: int = 200) -> Response:
+    """``content`` (dicts, lists, dataclasses, msgspec.Raw) as JSON, encoded by msgspec.
+
+    For answers built as plain data with credentials embedded as their JSON text; the route's
+    response_model documents the shape (tests/exchange/test_api_schema.py holds them to it).
+    """
+    return Response(msgspec.json.encode(content), status_code=status_code, media_type=JSON)
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:

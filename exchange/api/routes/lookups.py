@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from sqlalchemy.orm import Session
+from typing import Any
 
-from exchange.api.deps import (
-    AuditRecorder,
-    BearerDep,
-    item_call,
-    json_response,
-    serve_call,
-)
+from fastapi import APIRouter, Request, Response
+
+from exchange.api.deps import AuditRecorder, BearerDep, encoded_response, item_call, serve_read
 from exchange.api.problem import responses
 from exchange.api.schemas import (
     LookupRequest,
@@ -19,8 +14,9 @@ from exchange.api.schemas import (
     MaterialCheckRequest,
     MaterialCheckResponse,
 )
-from exchange.lookup import check_materials, lookup
+from exchange.lookup import LookupResult, check_materials, lookup
 from exchange.model import Consumer
+from exchange.reader import Reader
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
@@ -39,19 +35,17 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     covers only the license types of its materials. Every call is audited before the answer
     leaves."""
 
-    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> LookupResponse:
-        call = item_call(caller, body, request)
-        result = lookup(
+    async def work(caller: Consumer, audit: AuditRecorder, reader: Reader) -> LookupResult:
+        return await lookup(
             hub=request.app.state.hub,
-            session=session,
-            call=call,
+            reader=reader,
+            call=item_call(caller, body, request),
             id_number=body.id_number,
             holder_kind=body.holder_kind,
             audit=audit,
         )
-        return LookupResponse.model_validate(result, from_attributes=True)
 
-    return json_response(await serve_call(request, credentials, work))
+    return encoded_response(await serve_read(request, credentials, work))
 
 
 @router.post(
@@ -67,24 +61,21 @@ async def post_material_check(
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
 
-    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> MaterialCheckResponse:
-        call = item_call(caller, body, request)
-        result = check_materials(
+    async def work(caller: Consumer, audit: AuditRecorder, reader: Reader) -> dict[str, Any]:
+        result = await check_materials(
             hub=request.app.state.hub,
-            session=session,
-            call=call,
+            reader=reader,
+            call=item_call(caller, body, request),
             id_number=body.id_number,
             holder_kind=body.holder_kind,
             audit=audit,
         )
-        return MaterialCheckResponse.model_validate(
-            {
-                "service_item": result.service_item,
-                "holder_kind": result.holder_kind,
-                "id_masked": result.id_masked,
-                "materials": result.materials,
-                "paper_needed": result.paper_needed,
-            }
-        )
+        return {
+            "service_item": result.service_item,
+            "holder_kind": result.holder_kind,
+            "id_masked": result.id_masked,
+            "materials": result.materials,
+            "paper_needed": result.paper_needed,
+        }
 
-    return json_response(await serve_call(request, credentials, work))
+    return encoded_response(await serve_read(request, credentials, work))

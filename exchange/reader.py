@@ -1,0 +1,278 @@
+"""What a holder call reads: the caller's consumer row, the holder's licenses and consents.
+
+Two readers give the API the same answers:
+
+- :class:`SessionReader` works on any SQLAlchemy database (SQLite by default): its reads run in
+  a worker thread, each in its own session.
+- :class:`PostgresReader` is the hot path of lookups and material checks on PostgreSQL:
+  asyncpg on the event loop, with a connection pool and prepared statements. No thread hop,
+  no ORM.
+
+Both run the same statements (built once with SQLAlchemy here, in exchange.consumer and in
+exchange.consent) and hand rows to the same pure functions (exchange.consumer.admit,
+exchange.consent.covering), so what a call decides does not depend on the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import anyio.to_thread
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, sessionmaker
+
+from exchange.consent import CONSENTS_FOR_HOLDER, covering
+from exchange.consumer import CONSUMER_BY_KEY_ID
+from license_store.model import SUPERSEDED, License, LicenseHolder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Held:
+    """A current license of the holder, with the roles the holder has on it."""
+
+    license_id: str
+    license_type: str
+    version: int
+    status: str
+    valid_until: dt.date | None
+    issuer_department: str
+    source: str
+    batch_id: str
+    as_of: dt.datetime
+    credential_enc: str
+    roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HolderRows:
+    """What a lookup or material check reads about one holder."""
+
+    held: list[Held]
+    # License type (or "*") -> id of an active consent for this consumer and purpose; empty
+    # when the call needed none.
+    consents: dict[str, str]
+
+
+class Reader(Protocol):
+    """Where the API reads holder calls from."""
+
+    async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
+        """The consumers row with this key id, if any."""
+        ...
+
+    async def holder(
+        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
+    ) -> HolderRows:
+        """The holder's current licenses, and (if ``consents``) the consents covering the call."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+_LICENSES = cast(sa.Table, License.__table__)
+_HOLDERS = cast(sa.Table, LicenseHolder.__table__)
+_HELD_COLUMNS = (
+    "license_id",
+    "license_type",
+    "version",
+    "status",
+    "valid_until",
+    "issuer_department",
+    "source",
+    "batch_id",
+    "as_of",
+    "credential_enc",
+)
+HELD_LICENSES = (
+    sa.select(*(_LICENSES.c[name] for name in _HELD_COLUMNS), _HOLDERS.c.role)
+    .join(_HOLDERS, _HOLDERS.c.license_id == _LICENSES.c.license_id)
+    .where(_HOLDERS.c.holder_key == sa.bindparam("holder_key"))
+    .where(_LICENSES.c.status != SUPERSEDED)
+    .order_by(_LICENSES.c.license_type, _LICENSES.c.license_id)
+)
+
+
+def held_from_rows(rows: Iterable[Sequence[Any]]) -> list[Held]:
+    """Fold (license columns..., role) rows into one Held per license, in query order."""
+    held: dict[str, Held] = {}
+    width = len(_HELD_COLUMNS)
+    for row in rows:
+        seen = held.get(row[0])
+        if seen is None:
+            held[row[0]] = Held(**dict(zip(_HELD_COLUMNS, row, strict=False)), roles=(row[width],))
+        else:
+            held[row[0]] = dataclasses.replace(seen, roles=(*seen.roles, row[width]))
+    return list(held.values())
+
+
+def read_held(session: Session, holder_key: str) -> list[Held]:
+    """The holder's current (not superseded) licenses, through the holder_key index."""
+    return held_from_rows(session.connection().execute(HELD_LICENSES, {"holder_key": holder_key}))
+
+
+def read_holder(
+    session: Session,
+    holder_key: str,
+    *,
+    consumer: str,
+    purpose: str,
+    now: dt.datetime,
+    consents: bool,
+) -> HolderRows:
+    """:meth:`Reader.holder` in the caller's session."""
+    covered: dict[str, str] = {}
+    if consents:
+        rows = session.connection().execute(
+            CONSENTS_FOR_HOLDER, {"holder_key": holder_key, "consumer": consumer}
+        )
+        covered = covering(rows.mappings(), purpose=purpose, now=now)
+    return HolderRows(held=read_held(session, holder_key), consents=covered)
+
+
+class SessionReader:
+    """Reads through SQLAlchemy sessions, each read in a worker thread."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
+        return await anyio.to_thread.run_sync(self._consumer, key_id)
+
+    def _consumer(self, key_id: str) -> Mapping[str, Any] | None:
+        with self._sessions() as session:
+            row = session.connection().execute(CONSUMER_BY_KEY_ID, {"key_id": key_id})
+            found = row.mappings().first()
+            return dict(found) if found is not None else None
+
+    async def holder(
+        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
+    ) -> HolderRows:
+        def run() -> HolderRows:
+            with self._sessions() as session:
+                return read_holder(
+                    session,
+                    holder_key,
+                    consumer=consumer,
+                    purpose=purpose,
+                    now=now,
+                    consents=consents,
+                )
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def close(self) -> None:
+        return None
+
+
+class _Statement:
+    """A SQLAlchemy statement compiled once for asyncpg, with its literal parameters."""
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        compiled = statement.compile(dialect=postgresql.asyncpg.dialect())  # type: ignore[no-untyped-call]
+        self.sql = str(compiled)
+        self._names: list[str] = list(compiled.positiontup or ())
+        self._fixed = dict(compiled.params)
+
+    def args(self, **values: Any) -> list[Any]:
+        """The positional arguments, the named ``values`` filled in."""
+        return [values[name] if name in values else self._fixed[name] for name in self._names]
+
+
+_CONSUMER = _Statement(CONSUMER_BY_KEY_ID)
+_HELD = _Statement(HELD_LICENSES)
+_CONSENTS = _Statement(CONSENTS_FOR_HOLDER)
+
+
+async def _json_codec(connection: asyncpg.Connection) -> None:
+    # JSON columns (consumers.scopes, consents.license_types) as Python values, as SQLAlchemy
+    # gives them.
+    await connection.set_type_codec(
+        "json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def _keep(_connection: asyncpg.Connection) -> None:
+    return None
+
+
+class PostgresReader:
+    """Reads with asyncpg from a pool of connections, on the event loop.
+
+    asyncpg rather than psycopg's async mode: measured here, it spends about a third of the
+    CPU per query (bench/results/load.md). Statements are prepared once per connection
+    (asyncpg's statement cache). The pool opens on first use in the running event loop
+    (uvicorn's, one per worker); a test client that runs each request in a new loop gets a new
+    pool for it, and the old one's connections close when it is collected.
+    """
+
+    def __init__(self, dsn: str, *, max_size: int = 16) -> None:
+        self._dsn = dsn
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def for_engine(cls, engine: sa.Engine, *, max_size: int = 16) -> PostgresReader:
+        """A reader of the database behind a SQLAlchemy PostgreSQL engine."""
+        url = engine.url.set(drivername="postgresql")
+        return cls(url.render_as_string(hide_password=False), max_size=max_size)
+
+    async def _connections(self) -> asyncpg.Pool:
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return self._pool
+        if self._lock is None or self._loop is not loop:
+            self._lock = asyncio.Lock()
+            self._loop = loop
+            self._pool = None
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self._dsn,
+                    min_size=min(4, self._max_size),
+                    max_size=self._max_size,
+                    init=_json_codec,
+                    # No RESET ALL / UNLISTEN round trip on release: these connections only
+                    # read and never change session state.
+                    reset=_keep,
+                )
+        return self._pool
+
+    async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
+        pool = await self._connections()
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(_CONSUMER.sql, *_CONSUMER.args(key_id=key_id))
+        return dict(row.items()) if row is not None else None
+
+    async def holder(
+        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
+    ) -> HolderRows:
+        pool = await self._connections()
+        async with pool.acquire() as conn:
+            covered: dict[str, str] = {}
+            if consents:
+                given = await conn.fetch(
+                    _CONSENTS.sql, *_CONSENTS.args(holder_key=holder_key, consumer=consumer)
+                )
+                covered = covering(given, purpose=purpose, now=now)
+            rows = await conn.fetch(_HELD.sql, *_HELD.args(holder_key=holder_key))
+        return HolderRows(held=held_from_rows(rows), consents=covered)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None and self._loop is asyncio.get_running_loop():
+            await pool.close()
