@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Sequence
-from typing import Final, cast
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -127,20 +127,35 @@ def consented_types(
     *, session: Session, holder_key: str, consumer: str, purpose: str, now: dt.datetime
 ) -> dict[str, str]:
     """License type (or ``*`` for all) -> id of an active consent covering this call."""
-    wanted = normalise_purpose(purpose)
-    found: dict[str, str] = {}
     rows = session.connection().execute(
         _FOR_HOLDER, {"holder_key": holder_key, "consumer": consumer}
     )
+    return covering(rows.mappings(), purpose=purpose, now=now)
+
+
+# The query of consented_types, for readers that run it on their own driver (exchange.reader).
+CONSENTS_FOR_HOLDER = _FOR_HOLDER
+
+
+def covering(
+    rows: Iterable[Mapping[Any, Any]], *, purpose: str, now: dt.datetime
+) -> dict[str, str]:
+    """License type (or ``*``) -> consent id, from the rows of CONSENTS_FOR_HOLDER."""
+    wanted = normalise_purpose(purpose)
+    found: dict[str, str] = {}
     for row in rows:
-        if row.purpose != wanted or row.revoked_at is not None or _aware(row.expires_at) <= now:
+        if (
+            row["purpose"] != wanted
+            or row["revoked_at"] is not None
+            or _aware(row["expires_at"]) <= now
+        ):
             continue
-        for code in row.license_types or [ALL_TYPES]:
-            found.setdefault(code, row.id)
+        for code in row["license_types"] or [ALL_TYPES]:
+            found.setdefault(code, row["id"])
     return found
 
 
-def consent_for(covered: dict[str, str], license_type: str) -> str | None:
+def consent_for(covered: Mapping[str, str], license_type: str) -> str | None:
     """The id of the consent covering ``license_type``, if any."""
     return covered.get(license_type) or covered.get(ALL_TYPES)
 
@@ -221,6 +236,95 @@ def revoke(*, hub: Hub, session: Session, call: Call, consent_id: str, audit: Au
             holder_key=consent.holder_key,
             result="ok",
             detail={"consent_id": consent.id},
+        ),
+    )
+    return consent
+
+
+def holder_consents(
+    *,
+    hub: Hub,
+    session: Session,
+    call: Call,
+    id_number: str,
+    holder_kind: HolderKind,
+    include_inactive: bool,
+    audit: AuditSink,
+) -> tuple[str, list[Consent]]:
+    """The holder's consents, newest first, for an intake system serving the holder in person.
+
+    Returns the canonical ID number (for masking) and the consents: active ones only, or also
+    the revoked and expired ones. Audited like the access history.
+    """
+    now = hub.now()
+    try:
+        check_call(call, hub=hub, operation="history")
+        canonical, key = resolve_holder(hub, holder_kind, id_number)
+    except OneHubError as exc:
+        audit(call.entry(at=now, action="consent_list", holder_key=None, result=exc.code))
+        raise
+    found = list(
+        session.scalars(
+            sa.select(Consent)
+            .where(Consent.holder_key == key)
+            .order_by(Consent.granted_at.desc(), Consent.id)
+        )
+    )
+    if not include_inactive:
+        found = [c for c in found if c.revoked_at is None and _aware(c.expires_at) > now]
+    audit(
+        call.entry(
+            at=now,
+            action="consent_list",
+            holder_key=key,
+            result="ok",
+            detail={"consents": [c.id for c in found]},
+        )
+    )
+    return canonical, found
+
+
+def revoke_for_holder(
+    *,
+    hub: Hub,
+    session: Session,
+    call: Call,
+    consent_id: str,
+    id_number: str,
+    holder_kind: HolderKind,
+    audit: AuditSink,
+) -> Consent:
+    """Revoke one of the holder's consents at the holder's request, whoever recorded it.
+
+    The calling intake system vouches that it authenticated the holder, as when it records a
+    consent; the consent must be the holder's (to anyone else it does not exist). The caller
+    commits.
+    """
+    now = hub.now()
+    key: str | None = None
+    try:
+        check_call(call, hub=hub, operation="consent")
+        _canonical, key = resolve_holder(hub, holder_kind, id_number)
+        consent = session.get(Consent, consent_id, with_for_update=True)
+        if consent is None or consent.holder_key != key:
+            raise ConsentNotFoundError("the holder has no consent with this id")
+        if consent.revoked_at is not None:
+            raise ConflictError("this consent was already revoked", code="consent_revoked")
+        consent.revoked_at = now
+        consent.revoked_by = call.consumer.name
+        session.flush()
+    except OneHubError as exc:
+        session.rollback()
+        audit(call.entry(at=now, action="consent_revoke", holder_key=key, result=exc.code))
+        raise
+    append(
+        session=session,
+        entry=call.entry(
+            at=now,
+            action="consent_revoke",
+            holder_key=key,
+            result="ok",
+            detail={"consent_id": consent.id, "at_holder_request": True},
         ),
     )
     return consent
