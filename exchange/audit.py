@@ -13,18 +13,22 @@ and answers each request only once its row is durable.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
+import asyncpg
 import rfc8785
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -244,6 +248,15 @@ def _append_postgresql(
     connection: sa.Connection, entries: Sequence[Entry], head: tuple[int, str]
 ) -> list[dict[str, Any]] | None:
     """Write ``entries`` after ``head`` in one autocommitted statement; None if the head moved."""
+    rows, params = _pg_batch(entries, head)
+    swapped = connection.exec_driver_sql(_PG_APPEND, params).scalar_one()
+    return rows if swapped == 1 else None
+
+
+def _pg_batch(
+    entries: Sequence[Entry], head: tuple[int, str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The chained rows of ``entries`` after ``head``, and the parameters of _PG_APPEND."""
     rows, links = _chain(entries, *head)
     params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
     params["licenses"] = [json.dumps(row["licenses"], ensure_ascii=False) for row in rows]
@@ -256,8 +269,14 @@ def _append_postgresql(
         last_seq=rows[-1]["seq"],
         last_hash=rows[-1]["row_hash"],
     )
-    swapped = connection.exec_driver_sql(_PG_APPEND, params).scalar_one()
-    return rows if swapped == 1 else None
+    return rows, params
+
+
+# _PG_APPEND with asyncpg's positional parameters ($1, $2, ...), in the order of the names.
+_PG_APPEND_NAMES: Final = tuple(dict.fromkeys(re.findall(r"%\((\w+)\)s", _PG_APPEND)))
+_PG_APPEND_POSITIONAL: Final = re.sub(
+    r"%\((\w+)\)s", lambda m: f"${_PG_APPEND_NAMES.index(m.group(1)) + 1}", _PG_APPEND
+)
 
 
 def append(*, session: Session, entry: Entry) -> int:
@@ -404,6 +423,139 @@ class AuditWriter:
             failure = AuditUnavailableError("the audit log could not be written")
             failure.__cause__ = error
             pending.future.set_exception(failure)
+
+
+class AsyncAuditWriter:
+    """The group-commit writer of an asyncio server on PostgreSQL: no thread, no ORM.
+
+    Entries submitted on the event loop wait in a list; one task per loop writes what has
+    gathered in one autocommitted statement (_PG_APPEND through asyncpg, a compare-and-swap
+    on the chain head), then resolves each entry's future with its seq. While a batch is being
+    written the next one gathers, so the rows of concurrent requests share a commit.
+    Same chain, same rows as :class:`AuditWriter`; a database without a head row yet is
+    started by the general path (in a thread), once.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        max_batch: int = 256,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._sessions = sessionmaker(engine)
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._head: tuple[int, str] | None = None
+        self._pending: list[tuple[Entry, asyncio.Future[int]]] = []
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._connection: Any = None
+
+    def submit(self, entry: Entry) -> asyncio.Future[int]:
+        """Queue ``entry`` (on the event loop); the future gives its seq once committed."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._wake = asyncio.Event()
+            self._connection = None
+            self._head = None
+            self._task = loop.create_task(self._run(self._wake), name="audit-writer")
+        future: asyncio.Future[int] = loop.create_future()
+        self._pending.append((entry, future))
+        assert self._wake is not None
+        self._wake.set()
+        return future
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        task, self._task = self._task, None
+        if task is None or self._loop is not asyncio.get_running_loop():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if self._pending:
+            await self._write(self._take())
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    def _take(self) -> list[tuple[Entry, asyncio.Future[int]]]:
+        batch, self._pending = (
+            self._pending[: self._max_batch],
+            self._pending[self._max_batch :],
+        )
+        return batch
+
+    async def _run(self, wake: asyncio.Event) -> None:
+        while True:
+            await wake.wait()
+            wake.clear()
+            while self._pending:
+                await self._write(self._take())
+
+    async def _write(self, batch: list[tuple[Entry, asyncio.Future[int]]]) -> None:
+        error: BaseException | None = None
+        for attempt in range(3):
+            try:
+                seqs = await self._append([entry for entry, _ in batch])
+            except Exception as exc:  # asyncpg's errors, a lost connection, a timeout
+                self._head = None
+                if self._connection is not None:
+                    self._connection.terminate()
+                    self._connection = None
+                error = exc
+                logger.warning(
+                    "audit batch of %d failed (attempt %d): %s",
+                    len(batch),
+                    attempt + 1,
+                    type(exc).__name__,
+                )
+                continue
+            for (_, future), seq in zip(batch, seqs, strict=True):
+                if not future.done():
+                    future.set_result(seq)
+            if self._on_commit is not None:
+                self._on_commit(len(batch))
+            return
+        logger.error("audit batch of %d could not be written", len(batch))
+        for _, future in batch:
+            if not future.done():
+                failure = AuditUnavailableError("the audit log could not be written")
+                failure.__cause__ = error
+                future.set_exception(failure)
+
+    async def _append(self, entries: list[Entry]) -> list[int]:
+        if self._connection is None:
+            self._connection = await asyncpg.connect(self._dsn)
+        connection = self._connection
+        for _ in range(8):
+            if self._head is None:
+                found = await connection.fetchrow(
+                    "SELECT seq, row_hash FROM audit_head WHERE id = $1", _HEAD_ID
+                )
+                if found is None:
+                    break  # no head row yet: the general path creates it
+                self._head = (int(found[0]), str(found[1]))
+            rows, params = _pg_batch(entries, self._head)
+            swapped = await connection.fetchval(
+                _PG_APPEND_POSITIONAL, *(params[name] for name in _PG_APPEND_NAMES)
+            )
+            if swapped == 1:
+                self._head = (rows[-1]["seq"], rows[-1]["row_hash"])
+                return [row["seq"] for row in rows]
+            self._head = None  # another process appended: read the head again
+        seqs = await asyncio.to_thread(self._append_in_session, entries)
+        self._head = None
+        return seqs
+
+    def _append_in_session(self, entries: list[Entry]) -> list[int]:
+        with self._sessions() as session, session.begin():
+            return append_entries(session=session, entries=entries)
 
 
 def _read_head(connection: sa.Connection) -> tuple[int, str] | None:

@@ -28,7 +28,7 @@ from exchange.api.routes import (
 )
 from exchange.api.schemas import Problem
 from exchange.api.telemetry import Metrics, Telemetry
-from exchange.audit import AuditWriter
+from exchange.audit import AsyncAuditWriter, AuditWriter
 from exchange.hub import Hub
 from exchange.reader import PostgresReader, Reader, SessionReader
 
@@ -64,8 +64,14 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
     """The API over ``hub``."""
     config = config or ApiConfig()
     metrics = Metrics(multiprocess_dir=config.metrics_dir)
-    writer = AuditWriter(
-        hub.engine, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+    writer: AuditWriter | AsyncAuditWriter = (
+        AsyncAuditWriter(
+            hub.engine, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+        )
+        if hub.engine.dialect.name == "postgresql"
+        else AuditWriter(
+            hub.engine, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+        )
     )
 
     @asynccontextmanager
@@ -73,7 +79,11 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = config.threads
         yield
         await reader.close()
-        writer.close()  # what is queued is written before the process goes
+        # What is queued is written before the process goes.
+        if isinstance(writer, AsyncAuditWriter):
+            await writer.close()
+        else:
+            writer.close()
 
     read_sessions = sessionmaker(
         hub.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from exchange.access import Call
 from exchange.api.rate_limit import ConsumerRateLimiter
-from exchange.audit import AuditWriter, Entry
+from exchange.audit import AsyncAuditWriter, AuditWriter, Entry
 from exchange.consumer import authenticate, check_admission, parse_key
 from exchange.hub import Hub
 from exchange.model import Consumer
@@ -77,19 +77,32 @@ CallerDep = Annotated[Consumer, Depends(get_caller)]
 
 
 class AuditRecorder:
-    """The audit sink of one call: submits its rows, then lets the call wait until durable."""
+    """The audit sink of one call: takes its rows, then lets the call wait until durable.
 
-    def __init__(self, writer: AuditWriter) -> None:
+    With the thread writer (AuditWriter) a row is submitted at once, from whichever thread the
+    call runs in; with the event-loop writer (AsyncAuditWriter) rows are submitted by
+    :meth:`durable`, on the loop. Either way the answer waits for the commit.
+    """
+
+    def __init__(self, writer: AuditWriter | AsyncAuditWriter) -> None:
         self._writer = writer
+        self._entries: list[Entry] = []
         self._futures: list[Future[int]] = []
 
     def __call__(self, entry: Entry) -> None:
-        self._futures.append(self._writer.submit(entry))
+        if isinstance(self._writer, AuditWriter):
+            self._futures.append(self._writer.submit(entry))
+        else:
+            self._entries.append(entry)
 
     async def durable(self) -> None:
-        """Return once every submitted row is committed; AuditUnavailableError if one is not."""
+        """Return once every row is committed; AuditUnavailableError if one is not."""
         # No timeout task per call: the writer resolves every future it takes, with the seq or
         # with AuditUnavailableError (its own retries are bounded).
+        if isinstance(self._writer, AsyncAuditWriter):
+            submitted = [self._writer.submit(entry) for entry in self._entries]
+            for row in submitted:
+                await row
         for future in self._futures:
             await asyncio.wrap_future(future)
 
