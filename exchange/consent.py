@@ -107,20 +107,27 @@ def revoke_consent(*, session: Session, consent_id: str, by: str, now: dt.dateti
 
 
 _CONSENTS = cast(sa.Table, Consent.__table__)
-_FOR_HOLDER = (
-    sa.select(
-        _CONSENTS.c.id,
-        _CONSENTS.c.purpose,
-        _CONSENTS.c.license_types,
-        _CONSENTS.c.expires_at,
-        _CONSENTS.c.revoked_at,
+
+
+def consents_for_holder(consumer: sa.ColumnElement[Any]) -> sa.Select[Any]:
+    """The consents of ``holder_key`` (a bind parameter) for ``consumer``, oldest first."""
+    return (
+        sa.select(
+            _CONSENTS.c.id,
+            _CONSENTS.c.purpose,
+            _CONSENTS.c.license_types,
+            _CONSENTS.c.expires_at,
+            _CONSENTS.c.revoked_at,
+            _CONSENTS.c.granted_at,
+        )
+        .where(
+            _CONSENTS.c.holder_key == sa.bindparam("holder_key"), _CONSENTS.c.consumer == consumer
+        )
+        .order_by(_CONSENTS.c.granted_at)
     )
-    .where(
-        _CONSENTS.c.holder_key == sa.bindparam("holder_key"),
-        _CONSENTS.c.consumer == sa.bindparam("consumer"),
-    )
-    .order_by(_CONSENTS.c.granted_at)
-)
+
+
+_FOR_HOLDER = consents_for_holder(sa.bindparam("consumer"))
 
 
 def consented_types(

@@ -31,7 +31,7 @@ from exchange.access import (
 from exchange.audit import Access, access_history
 from exchange.consent import consent_for, consented_types
 from exchange.hub import Hub
-from exchange.reader import Held, HolderRows, Reader
+from exchange.reader import Held, HolderRows, Prefetched, Reader
 from exchange.sharing import INTAKE_KINDS, Decision, decide
 from license_store.annotation import annotate
 from license_store.canonical import parse_json
@@ -197,7 +197,24 @@ def _plan(
     return _Plan(now, item, kind, canonical, key, types, decisions)
 
 
-async def _read(reader: Reader, call: Call, plan: _Plan) -> HolderRows:
+def holder_key_hint(
+    hub: Hub, *, service_item: str | None, holder_kind: HolderKind | None, id_number: str
+) -> str | None:
+    """The holder_key a body names, if its ID number is valid (else None: the call will say
+    why, in its own order of checks)."""
+    try:
+        item = hub.catalog.service_item(service_item) if service_item is not None else None
+        kind = holder_kind_for(item, holder_kind)
+        return resolve_holder(hub, kind, id_number)[1]
+    except OneHubError:
+        return None
+
+
+async def _read(
+    reader: Reader, call: Call, plan: _Plan, prefetched: Prefetched | None
+) -> HolderRows:
+    if prefetched is not None and prefetched.holder_key == plan.key:
+        return prefetched.rows(purpose=call.purpose, now=plan.now, consents=plan.needs_consents)
     return await reader.holder(
         plan.key,
         consumer=call.consumer.name,
@@ -244,6 +261,7 @@ async def lookup(
     id_number: str,
     holder_kind: HolderKind | None,
     audit: AuditSink,
+    prefetched: Prefetched | None = None,
 ) -> LookupResult:
     """The holder's licenses this consumer may see; consent-required types listed as such."""
     plan = _plan(
@@ -256,7 +274,7 @@ async def lookup(
         item_required=False,
         audit=audit,
     )
-    rows = await _read(reader, call, plan)
+    rows = await _read(reader, call, plan, prefetched)
     decisions, consents = _with_consents(plan, rows.consents)
     result = LookupResult(holder_kind=plan.kind, id_masked=mask_id(plan.canonical))
     today = china_today(plan.now)
@@ -311,6 +329,7 @@ async def check_materials(
     id_number: str,
     holder_kind: HolderKind | None,
     audit: AuditSink,
+    prefetched: Prefetched | None = None,
 ) -> MaterialCheckResult:
     """For each material of the service item: covered (with the license), missing, or consent
     required."""
@@ -326,7 +345,7 @@ async def check_materials(
     )
     item = plan.item
     assert item is not None  # item_required
-    rows = await _read(reader, call, plan)
+    rows = await _read(reader, call, plan, prefetched)
     decisions, consents = _with_consents(plan, rows.consents)
     today = china_today(plan.now)
     held: dict[str, list[Held]] = {}

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
-from exchange.consent import CONSENTS_FOR_HOLDER, covering
+from exchange.consent import CONSENTS_FOR_HOLDER, consents_for_holder, covering
 from exchange.consumer import CONSUMER_BY_KEY_ID
 from license_store.model import SUPERSEDED, License, LicenseHolder
 
@@ -64,8 +64,29 @@ class HolderRows:
     consents: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Prefetched:
+    """A holder's rows read together with the caller's consumer row, before the caller is
+    known: every consent of the holder for that consumer, not yet filtered by purpose."""
+
+    holder_key: str
+    held: list[Held]
+    consent_rows: list[Mapping[str, Any]]
+
+    def rows(self, *, purpose: str, now: dt.datetime, consents: bool) -> HolderRows:
+        """The HolderRows a call with this purpose would have read."""
+        covered = covering(self.consent_rows, purpose=purpose, now=now) if consents else {}
+        return HolderRows(held=self.held, consents=covered)
+
+
 class Reader(Protocol):
     """Where the API reads holder calls from."""
+
+    async def caller_and_holder(
+        self, key_id: str, holder_key: str
+    ) -> tuple[Mapping[str, Any] | None, Prefetched]:
+        """The consumers row with this key id and, in the same read, the holder's rows."""
+        ...
 
     async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
         """The consumers row with this key id, if any."""
@@ -157,6 +178,26 @@ class SessionReader:
             found = row.mappings().first()
             return dict(found) if found is not None else None
 
+    async def caller_and_holder(
+        self, key_id: str, holder_key: str
+    ) -> tuple[Mapping[str, Any] | None, Prefetched]:
+        def run() -> tuple[Mapping[str, Any] | None, Prefetched]:
+            with self._sessions() as session:
+                connection = session.connection()
+                found = connection.execute(CONSUMER_BY_KEY_ID, {"key_id": key_id}).mappings()
+                row = found.first()
+                consumer = dict(row) if row is not None else None
+                given: list[Mapping[str, Any]] = []
+                if consumer is not None:
+                    params = {"holder_key": holder_key, "consumer": consumer["name"]}
+                    given = [
+                        dict(r) for r in connection.execute(CONSENTS_FOR_HOLDER, params).mappings()
+                    ]
+                held = read_held(session, holder_key)
+                return consumer, Prefetched(holder_key=holder_key, held=held, consent_rows=given)
+
+        return await anyio.to_thread.run_sync(run)
+
     async def holder(
         self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
     ) -> HolderRows:
@@ -191,7 +232,50 @@ class _Statement:
         return [values[name] if name in values else self._fixed[name] for name in self._names]
 
 
+def _json_rows(query: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+    rows = query.subquery()
+    return sa.select(sa.func.json_agg(rows.table_valued())).scalar_subquery()
+
+
+_CONSUMERS = CONSUMER_BY_KEY_ID.subquery()
+# One statement, one round trip: the caller's consumer row, the holder's licenses and the
+# holder's consents for that consumer, as JSON (json_agg keeps each subquery's order).
+CALLER_AND_HOLDER = sa.select(
+    sa.select(sa.func.row_to_json(_CONSUMERS.table_valued())).scalar_subquery().label("consumer"),
+    _json_rows(HELD_LICENSES).label("held"),
+    _json_rows(consents_for_holder(sa.select(_CONSUMERS.c.name).scalar_subquery())).label(
+        "consents"
+    ),
+)
+_CONSUMER_TIMES = ("created_at", "key_rotated_at", "disabled_at")
 _CONSUMER = _Statement(CONSUMER_BY_KEY_ID)
+_CALLER_AND_HOLDER = _Statement(CALLER_AND_HOLDER)
+
+
+def _held_from_json(rows: list[dict[str, Any]] | None) -> list[Held]:
+    """Held licenses from their JSON rows (dates and times come back as ISO 8601 text)."""
+    values = []
+    for row in rows or ():
+        valid_until = row["valid_until"]
+        values.append(
+            (
+                *(row[name] for name in _HELD_COLUMNS[:4]),
+                dt.date.fromisoformat(valid_until) if valid_until is not None else None,
+                *(row[name] for name in _HELD_COLUMNS[5:8]),
+                dt.datetime.fromisoformat(row["as_of"]),
+                row["credential_enc"],
+                row["role"],
+            )
+        )
+    return held_from_rows(values)
+
+
+def _consents_from_json(rows: list[dict[str, Any]] | None) -> list[Mapping[str, Any]]:
+    return [
+        {**row, "expires_at": dt.datetime.fromisoformat(row["expires_at"])} for row in rows or ()
+    ]
+
+
 _HELD = _Statement(HELD_LICENSES)
 _CONSENTS = _Statement(CONSENTS_FOR_HOLDER)
 
@@ -257,6 +341,27 @@ class PostgresReader:
         async with pool.acquire() as conn:
             row = await conn.fetchrow(_CONSUMER.sql, *_CONSUMER.args(key_id=key_id))
         return dict(row.items()) if row is not None else None
+
+    async def caller_and_holder(
+        self, key_id: str, holder_key: str
+    ) -> tuple[Mapping[str, Any] | None, Prefetched]:
+        pool = await self._connections()
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(
+                _CALLER_AND_HOLDER.sql,
+                *_CALLER_AND_HOLDER.args(key_id=key_id, holder_key=holder_key),
+            )
+        assert row is not None  # a SELECT without FROM: always one row
+        consumer = row["consumer"]
+        if consumer is not None:
+            for name in _CONSUMER_TIMES:
+                if consumer[name] is not None:
+                    consumer[name] = dt.datetime.fromisoformat(consumer[name])
+        return consumer, Prefetched(
+            holder_key=holder_key,
+            held=_held_from_json(row["held"]),
+            consent_rows=_consents_from_json(row["consents"]),
+        )
 
     async def holder(
         self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool

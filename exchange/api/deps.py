@@ -27,7 +27,7 @@ from exchange.audit import AsyncAuditWriter, AuditWriter, Entry
 from exchange.consumer import authenticate, check_admission, parse_key
 from exchange.hub import Hub
 from exchange.model import Consumer
-from exchange.reader import Reader
+from exchange.reader import Prefetched, Reader
 
 T = TypeVar("T")
 JSON: Final = "application/json"
@@ -162,20 +162,32 @@ class CallerCache:
 async def serve_read(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,
-    work: Callable[[Consumer, AuditRecorder, Reader], Awaitable[T]],
+    work: Callable[[Consumer, AuditRecorder, Reader, Prefetched | None], Awaitable[T]],
+    *,
+    holder_key: str | None = None,
 ) -> T:
     """Authenticate through the app's Reader, run ``work`` on the event loop, and return once
     its audit is durable: the path of lookups and material checks (no worker thread when the
-    reader is asynchronous, as on PostgreSQL)."""
+    reader is asynchronous, as on PostgreSQL).
+
+    ``holder_key``: the holder the body names, if its ID number is valid; the holder's rows are
+    then read with the caller's in one round trip and handed to ``work`` (which uses them only
+    once it has checked the caller and the call).
+    """
     reader: Reader = request.app.state.reader
     recorder = AuditRecorder(request.app.state.audit_writer)
     try:
         key_id, secret = parse_key(_presented(credentials))
+        prefetched: Prefetched | None = None
+        if holder_key is None:
+            row = await reader.consumer(key_id)
+        else:
+            row, prefetched = await reader.caller_and_holder(key_id, holder_key)
         callers: CallerCache = request.app.state.callers
-        caller = callers.admit(await reader.consumer(key_id), secret)
+        caller = callers.admit(row, secret)
         limiter: ConsumerRateLimiter = request.app.state.rate_limiter
         limiter.hit(caller)
-        return await work(caller, recorder, reader)
+        return await work(caller, recorder, reader, prefetched)
     finally:
         await recorder.durable()
 

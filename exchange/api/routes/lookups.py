@@ -14,11 +14,20 @@ from exchange.api.schemas import (
     MaterialCheckRequest,
     MaterialCheckResponse,
 )
-from exchange.lookup import LookupResult, check_materials, lookup
+from exchange.lookup import LookupResult, check_materials, holder_key_hint, lookup
 from exchange.model import Consumer
-from exchange.reader import Reader
+from exchange.reader import Prefetched, Reader
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
+
+
+def _hint(request: Request, body: LookupRequest | MaterialCheckRequest) -> str | None:
+    return holder_key_hint(
+        request.app.state.hub,
+        service_item=body.service_item,
+        holder_kind=body.holder_kind,
+        id_number=body.id_number,
+    )
 
 
 @router.post(
@@ -35,8 +44,11 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     covers only the license types of its materials. Every call is audited before the answer
     leaves."""
 
-    async def work(caller: Consumer, audit: AuditRecorder, reader: Reader) -> LookupResult:
+    async def work(
+        caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
+    ) -> LookupResult:
         return await lookup(
+            prefetched=rows,
             hub=request.app.state.hub,
             reader=reader,
             call=item_call(caller, body, request),
@@ -45,7 +57,9 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
             audit=audit,
         )
 
-    return encoded_response(await serve_read(request, credentials, work))
+    return encoded_response(
+        await serve_read(request, credentials, work, holder_key=_hint(request, body))
+    )
 
 
 @router.post(
@@ -61,8 +75,11 @@ async def post_material_check(
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
 
-    async def work(caller: Consumer, audit: AuditRecorder, reader: Reader) -> dict[str, Any]:
+    async def work(
+        caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
+    ) -> dict[str, Any]:
         result = await check_materials(
+            prefetched=rows,
             hub=request.app.state.hub,
             reader=reader,
             call=item_call(caller, body, request),
@@ -78,4 +95,6 @@ async def post_material_check(
             "paper_needed": result.paper_needed,
         }
 
-    return encoded_response(await serve_read(request, credentials, work))
+    return encoded_response(
+        await serve_read(request, credentials, work, holder_key=_hint(request, body))
+    )
