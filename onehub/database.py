@@ -26,6 +26,29 @@ def create_schema(engine: sa.Engine) -> None:
     """Create every hub table that does not exist yet (idempotent)."""
     for metadata in (exchange_metadata, LicenseBase.metadata, quarantine_metadata):
         metadata.create_all(engine)
+    if engine.dialect.name == "postgresql":
+        _keep_credentials_inline(engine)
+
+
+# An encrypted credential (~2.4 kB of base64) is over PostgreSQL's 2 kB TOAST threshold, so by
+# default every license read also reads the TOAST index and two TOAST pages. Stored inline
+# (storage MAIN, toast_tuple_target near a page), a lookup reads one heap page per license.
+# Applies to rows written from then on.
+_INLINE_CHECK = sa.text(
+    "SELECT a.attstorage = 'm' AND coalesce(c.reloptions::text, '') LIKE '%toast_tuple_target%'"
+    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " WHERE c.oid = 'licenses'::regclass AND a.attname = 'credential_enc'"
+)
+
+
+def _keep_credentials_inline(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        if connection.execute(_INLINE_CHECK).scalar():
+            return
+        connection.execute(
+            sa.text("ALTER TABLE licenses ALTER COLUMN credential_enc SET STORAGE MAIN")
+        )
+        connection.execute(sa.text("ALTER TABLE licenses SET (toast_tuple_target = 8160)"))
 
 
 def signer_for(hub: Hub) -> Signer:
