@@ -18,7 +18,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import os
 import queue
@@ -29,18 +28,20 @@ from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import asyncpg
-import rfc8785
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog_schemas.errors import RetriableError, ValidationFailedError
 from exchange.model import AuditEntry, AuditHead, AuditLicense, Consumer
+from license_store.canonical import canonicalize
 from license_store.model import LicenseHolder
 
 logger = logging.getLogger(__name__)
 
 GENESIS: Final = "0" * 64
+_JSON: Final = msgspec.json.Encoder()
 _HEAD_ID: Final = 1
 # Column sizes (exchange.model.AuditEntry): checked before a row joins a batch, so one bad row
 # can never fail the group commit of the others.
@@ -80,7 +81,9 @@ class Entry:
 
 
 def _digest(prev_hash: str, payload: dict[str, Any]) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + rfc8785.dumps(payload)).hexdigest()
+    # canonicalize: RFC 8785 bytes (msgspec's sorted encoder for plain values, which audit
+    # rows are; rfc8785 otherwise).
+    return hashlib.sha256(prev_hash.encode("ascii") + canonicalize(payload)).hexdigest()
 
 
 def _utc_text(at: dt.datetime) -> str:
@@ -259,8 +262,8 @@ def _pg_batch(
     """The chained rows of ``entries`` after ``head``, and the parameters of _PG_APPEND."""
     rows, links = _chain(entries, *head)
     params: dict[str, Any] = {name: [row[name] for row in rows] for name in _COLUMNS}
-    params["licenses"] = [json.dumps(row["licenses"], ensure_ascii=False) for row in rows]
-    params["detail"] = [json.dumps(row["detail"], ensure_ascii=False) for row in rows]
+    params["licenses"] = [_JSON.encode(row["licenses"]).decode() for row in rows]
+    params["detail"] = [_JSON.encode(row["detail"]).decode() for row in rows]
     params["link_seq"] = [link["seq"] for link in links]
     params["link_id"] = [link["license_id"] for link in links]
     params.update(
