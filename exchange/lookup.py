@@ -176,13 +176,17 @@ def _plan(
     holder_kind: HolderKind | None,
     item_required: bool,
     audit: AuditSink,
+    hint: HolderHint | None,
 ) -> _Plan:
     """Check the call and the ID number (auditing a refusal) before anything is read."""
     now = hub.now()
     try:
         item = check_call(call, hub=hub, operation=operation, item_required=item_required)
         kind = holder_kind_for(item, holder_kind)
-        canonical, key = resolve_holder(hub, kind, id_number)
+        if hint is not None and hint.kind == kind:
+            canonical, key = hint.canonical, hint.key  # the same body, already resolved
+        else:
+            canonical, key = resolve_holder(hub, kind, id_number)
         if item is None and call.consumer.kind in INTAKE_KINDS:
             # After the ID check, so a bad number is named whatever else is missing.
             check_call(call, hub=hub, operation=operation, item_required=True)
@@ -197,17 +201,27 @@ def _plan(
     return _Plan(now, item, kind, canonical, key, types, decisions)
 
 
-def holder_key_hint(
+@dataclass(frozen=True)
+class HolderHint:
+    """The holder a body names, resolved before the caller is checked (to read ahead)."""
+
+    kind: HolderKind
+    canonical: str
+    key: str
+
+
+def holder_hint(
     hub: Hub, *, service_item: str | None, holder_kind: HolderKind | None, id_number: str
-) -> str | None:
-    """The holder_key a body names, if its ID number is valid (else None: the call will say
-    why, in its own order of checks)."""
+) -> HolderHint | None:
+    """The holder a body names, if its ID number is valid (else None: the call will say why,
+    in its own order of checks)."""
     try:
         item = hub.catalog.service_item(service_item) if service_item is not None else None
         kind = holder_kind_for(item, holder_kind)
-        return resolve_holder(hub, kind, id_number)[1]
+        canonical, key = resolve_holder(hub, kind, id_number)
     except OneHubError:
         return None
+    return HolderHint(kind=kind, canonical=canonical, key=key)
 
 
 async def _read(
@@ -262,6 +276,7 @@ async def lookup(
     holder_kind: HolderKind | None,
     audit: AuditSink,
     prefetched: Prefetched | None = None,
+    hint: HolderHint | None = None,
 ) -> LookupResult:
     """The holder's licenses this consumer may see; consent-required types listed as such."""
     plan = _plan(
@@ -273,6 +288,7 @@ async def lookup(
         holder_kind=holder_kind,
         item_required=False,
         audit=audit,
+        hint=hint,
     )
     rows = await _read(reader, call, plan, prefetched)
     decisions, consents = _with_consents(plan, rows.consents)
@@ -330,6 +346,7 @@ async def check_materials(
     holder_kind: HolderKind | None,
     audit: AuditSink,
     prefetched: Prefetched | None = None,
+    hint: HolderHint | None = None,
 ) -> MaterialCheckResult:
     """For each material of the service item: covered (with the license), missing, or consent
     required."""
@@ -342,6 +359,7 @@ async def check_materials(
         holder_kind=holder_kind,
         item_required=True,
         audit=audit,
+        hint=hint,
     )
     item = plan.item
     assert item is not None  # item_required

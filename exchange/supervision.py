@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from catalog_schemas.errors import FatalError
 from catalog_schemas.model import FileConnector, Source
 from exchange.hub import Hub
-from exchange.model import IngestRun, SupervisionCard
+from exchange.model import AuditEntry, Consumer, IngestRun, SupervisionCard
 from license_store.key import KeyRing
 
 logger = logging.getLogger(__name__)
@@ -479,3 +479,199 @@ def raise_if_key_rotation_due(reminder: KeyReminder) -> None:
             f"signing key {reminder.key_id} is {reminder.age_days:.0f} days old, past the "
             f"rotation period of {reminder.max_age_days:g} days: run `onehub keys rotate`"
         )
+
+
+@dataclass(frozen=True)
+class DepartmentStatus:
+    """A department of the reform plan: its onboarding batch and whether it is connected."""
+
+    code: str
+    name_zh: str
+    short_zh: str
+    name_en: str
+    batch: int
+    deadline: dt.date
+    onboarded: bool  # as the catalog declares it
+    sources: list[str]
+    loaded: bool  # at least one of its sources has had a load
+
+
+def departments(hub: Hub) -> list[DepartmentStatus]:
+    """Every catalog department by batch then code, with its sources and whether one loaded."""
+    by_department: dict[str, list[str]] = {}
+    for name, source in sorted(hub.catalog.sources.items()):
+        by_department.setdefault(source.department, []).append(name)
+    with hub.sessions() as session:
+        loaded = set(
+            session.scalars(
+                sa.select(IngestRun.source)
+                .where(IngestRun.status == "success", IngestRun.rows_loaded > 0)
+                .distinct()
+            )
+        )
+    return [
+        DepartmentStatus(
+            code=d.code,
+            name_zh=d.name_zh,
+            short_zh=d.short_zh,
+            name_en=d.name_en,
+            batch=d.batch,
+            deadline=d.deadline,
+            onboarded=d.onboarded,
+            sources=by_department.get(d.code, []),
+            loaded=any(s in loaded for s in by_department.get(d.code, [])),
+        )
+        for d in sorted(hub.catalog.departments.values(), key=lambda d: (d.batch, d.code))
+    ]
+
+
+@dataclass(frozen=True)
+class RunPoint:
+    """One finished ingest run of a source: a point of its quarantine-rate trend."""
+
+    run_id: int
+    started_at: dt.datetime
+    status: str
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+
+    @property
+    def quarantine_rate(self) -> float | None:
+        """Quarantined rows over rows read (None when the run read nothing)."""
+        return self.rows_quarantined / self.rows_in if self.rows_in else None
+
+
+def run_trends(hub: Hub, *, last: int = 30) -> dict[str, list[RunPoint]]:
+    """The last ``last`` finished ingest runs of every catalog source, oldest first."""
+    out: dict[str, list[RunPoint]] = {}
+    runs = IngestRun
+    with hub.sessions() as session:
+        for name in sorted(hub.catalog.sources):
+            rows = session.execute(
+                sa.select(
+                    runs.id,
+                    runs.started_at,
+                    runs.status,
+                    runs.rows_in,
+                    runs.rows_loaded,
+                    runs.rows_quarantined,
+                )
+                .where(runs.source == name, runs.status != "running")
+                .order_by(runs.id.desc())
+                .limit(last)
+            ).all()
+            out[name] = [
+                RunPoint(
+                    run_id=r.id,
+                    started_at=_utc(r.started_at) or r.started_at,
+                    status=r.status,
+                    rows_in=r.rows_in or 0,
+                    rows_loaded=r.rows_loaded or 0,
+                    rows_quarantined=r.rows_quarantined or 0,
+                )
+                for r in reversed(rows)
+            ]
+    return out
+
+
+# Audit actions that count as one use of the exchange by a department's consumer.
+USE_ACTIONS: tuple[str, ...] = ("lookup", "material_check")
+# Exchange use is counted per calendar day in China (UTC+8), the day a counter works in.
+_CHINA = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class DailyUse:
+    """Successful lookups and material checks of one department's consumers on one day."""
+
+    day: dt.date
+    department: str
+    lookups: int
+    material_checks: int
+
+
+@dataclass(frozen=True)
+class ItemSaving:
+    """Certificates not asked for (免提交) in one service item's material checks."""
+
+    service_item: str
+    checks: int  # successful material checks
+    certificates_not_asked: int  # materials covered by a license, summed over the checks
+    by_material: dict[str, int]  # material code -> times covered
+
+
+@dataclass(frozen=True)
+class ExchangeUse:
+    """Exchange use over the last ``days`` China days up to ``as_of``."""
+
+    as_of: dt.datetime
+    days: int
+    since: dt.date
+    daily: list[DailyUse]
+    savings: list[ItemSaving]
+
+
+def exchange_use(hub: Hub, *, now: dt.datetime, days: int = 14) -> ExchangeUse:
+    """Daily use per department and certificates not asked for per service item.
+
+    Counted from the audit log's successful ``lookup`` and ``material_check`` rows; a material
+    check's row lists the materials it covered (``detail.covered``). Aggregates only: no holder
+    key leaves this function.
+    """
+    today = now.astimezone(_CHINA).date()
+    since = today - dt.timedelta(days=days - 1)
+    start = dt.datetime.combine(since, dt.time(), tzinfo=_CHINA).astimezone(dt.UTC)
+    counts: dict[tuple[dt.date, str, str], int] = {}
+    checks: dict[str, int] = {}
+    covered: dict[str, dict[str, int]] = {}
+    query = (
+        sa.select(
+            AuditEntry.at,
+            AuditEntry.action,
+            AuditEntry.service_item,
+            AuditEntry.detail,
+            Consumer.department,
+        )
+        .outerjoin(Consumer, Consumer.name == AuditEntry.consumer)
+        .where(
+            AuditEntry.action.in_(USE_ACTIONS),
+            AuditEntry.result == "ok",
+            AuditEntry.at >= start,
+        )
+    )
+    with hub.sessions() as session:
+        for row in session.execute(query.execution_options(yield_per=5000)):
+            at = _utc(row.at) or row.at
+            day = at.astimezone(_CHINA).date()
+            if day > today:
+                continue  # the hub's clock is behind the row (a moved test clock)
+            department = row.department or "unknown"
+            key = (day, department, row.action)
+            counts[key] = counts.get(key, 0) + 1
+            if row.action == "material_check" and row.service_item:
+                item = row.service_item
+                checks[item] = checks.get(item, 0) + 1
+                materials = covered.setdefault(item, {})
+                for code in (row.detail or {}).get("covered", []):
+                    materials[code] = materials.get(code, 0) + 1
+    pairs = sorted({(day, dep) for day, dep, _action in counts})
+    daily = [
+        DailyUse(
+            day=day,
+            department=dep,
+            lookups=counts.get((day, dep, "lookup"), 0),
+            material_checks=counts.get((day, dep, "material_check"), 0),
+        )
+        for day, dep in pairs
+    ]
+    savings = [
+        ItemSaving(
+            service_item=code,
+            checks=checks.get(code, 0),
+            certificates_not_asked=sum(covered.get(code, {}).values()),
+            by_material=dict(sorted(covered.get(code, {}).items())),
+        )
+        for code in sorted(hub.catalog.service_items)
+    ]
+    return ExchangeUse(as_of=now, days=days, since=since, daily=daily, savings=savings)

@@ -1,4 +1,6 @@
-"""POST /v1/consents: record a holder's consent; DELETE /v1/consents/{id}: revoke it."""
+"""POST /v1/consents: record a holder's consent; DELETE /v1/consents/{id}: revoke it;
+POST /v1/consents/{id}/revocations: the holder revokes one through any intake system that
+vouches for them (their consents are listed by POST /v1/holder-consents, routes/history.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,42 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from exchange.access import Call
 from exchange.api.deps import AuditRecorder, BearerDep, request_id_of, serve_call
 from exchange.api.problem import responses
-from exchange.api.schemas import ConsentOut, ConsentRequest
-from exchange.consent import give, revoke
+from exchange.api.schemas import EXAMPLE_ID, ConsentOut, ConsentRequest, HolderKindField
+from exchange.consent import give, revoke, revoke_for_holder
 from exchange.model import Consent, Consumer
 
 router = APIRouter(prefix="/v1/consents", tags=["consents"])
+
+ConsentId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+
+
+class HolderRevocationRequest(BaseModel):
+    """The holder, present at an intake system that authenticated them, revokes a consent."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id_number": EXAMPLE_ID,
+                    "holder_kind": "natural_person",
+                    "purpose": "持证人撤回授权",
+                }
+            ]
+        },
+    )
+
+    id_number: str = Field(min_length=1, max_length=64)
+    holder_kind: HolderKindField = "natural_person"
+    purpose: str = Field(
+        default="holder revoked consent", min_length=2, max_length=256, description="Audited"
+    )
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -24,7 +52,8 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
-def _out(consent: Consent) -> ConsentOut:
+def consent_out(consent: Consent) -> ConsentOut:
+    """A stored consent as the API shows it."""
     return ConsentOut(
         consent_id=consent.id,
         consumer=consent.consumer,
@@ -64,7 +93,7 @@ async def post_consent(
             expires_at=body.expires_at,
             audit=audit,
         )
-        out = _out(consent)
+        out = consent_out(consent)
         session.commit()  # the consent and its audit row, durable before the response leaves
         return out
 
@@ -102,8 +131,43 @@ async def delete_consent(
             consent_id=consent_id,
             audit=audit,
         )
-        out = _out(consent)
+        out = consent_out(consent)
         session.commit()
+        return out
+
+    return await serve_call(request, credentials, work, write=True)
+
+
+@router.post(
+    "/{consent_id}/revocations",
+    response_model=ConsentOut,
+    summary="The holder revokes one of their consents",
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+)
+async def post_holder_revocation(
+    consent_id: ConsentId,
+    body: HolderRevocationRequest,
+    request: Request,
+    credentials: BearerDep,
+) -> ConsentOut:
+    """Revoke a consent of the holder named in the body, whichever consumer recorded it: the
+    calling intake system vouches that it authenticated the holder, as when it records one. A
+    consent of another holder does not exist to this call (404); revoking twice answers 409
+    `consent_revoked`."""
+
+    def work(session: Session, caller: Consumer, audit: AuditRecorder) -> ConsentOut:
+        call = Call(consumer=caller, purpose=body.purpose, request_id=request_id_of(request))
+        consent = revoke_for_holder(
+            hub=request.app.state.hub,
+            session=session,
+            call=call,
+            consent_id=consent_id,
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            audit=audit,
+        )
+        out = consent_out(consent)
+        session.commit()  # the revocation and its audit row together
         return out
 
     return await serve_call(request, credentials, work, write=True)

@@ -14,15 +14,15 @@ from exchange.api.schemas import (
     MaterialCheckRequest,
     MaterialCheckResponse,
 )
-from exchange.lookup import LookupResult, check_materials, holder_key_hint, lookup
+from exchange.lookup import HolderHint, LookupResult, check_materials, holder_hint, lookup
 from exchange.model import Consumer
 from exchange.reader import Prefetched, Reader
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
 
-def _hint(request: Request, body: LookupRequest | MaterialCheckRequest) -> str | None:
-    return holder_key_hint(
+def _hint(request: Request, body: LookupRequest | MaterialCheckRequest) -> HolderHint | None:
+    return holder_hint(
         request.app.state.hub,
         service_item=body.service_item,
         holder_kind=body.holder_kind,
@@ -43,12 +43,14 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     Intake systems (counter, online_hall, kiosk) must name the service item; the lookup then
     covers only the license types of its materials. Every call is audited before the answer
     leaves."""
+    hint = _hint(request, body)
 
     async def work(
         caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
     ) -> LookupResult:
         return await lookup(
             prefetched=rows,
+            hint=hint,
             hub=request.app.state.hub,
             reader=reader,
             call=item_call(caller, body, request),
@@ -58,7 +60,7 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
         )
 
     return encoded_response(
-        await serve_read(request, credentials, work, holder_key=_hint(request, body))
+        await serve_read(request, credentials, work, holder_key=hint.key if hint else None)
     )
 
 
@@ -74,12 +76,14 @@ async def post_material_check(
     """For each material the service item requires: `covered` (with the licenses that cover
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
+    hint = _hint(request, body)
 
     async def work(
         caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
     ) -> dict[str, Any]:
         result = await check_materials(
             prefetched=rows,
+            hint=hint,
             hub=request.app.state.hub,
             reader=reader,
             call=item_call(caller, body, request),
@@ -96,5 +100,5 @@ async def post_material_check(
         }
 
     return encoded_response(
-        await serve_read(request, credentials, work, holder_key=_hint(request, body))
+        await serve_read(request, credentials, work, holder_key=hint.key if hint else None)
     )

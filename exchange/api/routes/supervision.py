@@ -1,4 +1,5 @@
-"""GET /v1/supervision/statistics and /v1/supervision/cards: supervisor statistics (效能監督)."""
+"""GET /v1/supervision/*: supervisor statistics (效能監督): sources' health and cards, departments
+by onboarding batch, ingest-run trends, and exchange use."""
 
 from __future__ import annotations
 
@@ -6,11 +7,18 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from exchange.api import problem
 from exchange.api.deps import CallerDep, HubDep, SessionDep
-from exchange.supervision import CardView, list_cards, statistics
+from exchange.supervision import (
+    CardView,
+    departments,
+    exchange_use,
+    list_cards,
+    run_trends,
+    statistics,
+)
 
 router = APIRouter(prefix="/v1/supervision", tags=["supervision"])
 
@@ -127,3 +135,175 @@ def get_cards(
     return [
         _card(c) for c in list_cards(session=session, include_closed=include_closed, source=source)
     ]
+
+
+class DepartmentOut(BaseModel):
+    """A department of the reform plan's annex and whether it is connected."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "code": "dca",
+                    "name_zh": "广东省民政厅",
+                    "short_zh": "民政厅",
+                    "name_en": "Department of Civil Affairs of Guangdong Province",
+                    "batch": 1,
+                    "deadline": "2016-03-31",
+                    "onboarded": True,
+                    "sources": ["dca_marriage"],
+                    "loaded": True,
+                }
+            ]
+        }
+    )
+
+    code: str
+    name_zh: str
+    short_zh: str
+    name_en: str
+    batch: int = Field(description="Onboarding batch (第一批/第二批/第三批)")
+    deadline: dt.date = Field(description="When the batch had to be connected")
+    onboarded: bool = Field(description="Declared onboarded in the catalog")
+    sources: list[str] = Field(description="Its catalog sources")
+    loaded: bool = Field(description="At least one of its sources has loaded rows")
+
+
+class RunPointOut(BaseModel):
+    run_id: int
+    started_at: dt.datetime
+    status: str = Field(description="success or failed")
+    rows_in: int
+    rows_loaded: int
+    rows_quarantined: int
+    quarantine_rate: float | None = Field(description="rows_quarantined / rows_in; null: no rows")
+
+
+class SourceTrend(BaseModel):
+    source: str
+    runs: list[RunPointOut] = Field(description="Oldest first")
+
+
+class DailyUseOut(BaseModel):
+    day: dt.date = Field(description="Calendar day in China (UTC+8)")
+    department: str = Field(description="The calling consumers' department")
+    lookups: int
+    material_checks: int
+
+
+class ItemSavingOut(BaseModel):
+    service_item: str
+    checks: int = Field(description="Successful material checks")
+    certificates_not_asked: int = Field(
+        description="Materials covered by a license (免提交), summed over the checks"
+    )
+    by_material: dict[str, int] = Field(description="Material code -> times covered")
+
+
+class ExchangeUseOut(BaseModel):
+    """Exchange use: lookups per day and department, certificates not asked for per item."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "as_of": "2026-12-01T03:00:00Z",
+                    "days": 14,
+                    "since": "2026-11-18",
+                    "daily": [
+                        {
+                            "day": "2026-12-01",
+                            "department": "dps",
+                            "lookups": 3,
+                            "material_checks": 12,
+                        }
+                    ],
+                    "savings": [
+                        {
+                            "service_item": "talent_household_registration",
+                            "checks": 12,
+                            "certificates_not_asked": 20,
+                            "by_material": {"degree_cert": 12, "insurance_proof": 8},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    as_of: dt.datetime
+    days: int
+    since: dt.date
+    daily: list[DailyUseOut]
+    savings: list[ItemSavingOut]
+
+
+@router.get(
+    "/departments",
+    response_model=list[DepartmentOut],
+    summary="Departments by onboarding batch, onboarded or not",
+    responses=problem.responses(401, 403, 429),
+)
+def get_departments(hub: HubDep, caller: CallerDep) -> list[DepartmentOut]:
+    """Every department of the reform plan, by batch: declared onboarded, its sources, and
+    whether one of them has loaded."""
+    return [DepartmentOut.model_validate(d, from_attributes=True) for d in departments(hub)]
+
+
+@router.get(
+    "/trends",
+    response_model=list[SourceTrend],
+    summary="Each source's last ingest runs (quarantine-rate trend)",
+    responses=problem.responses(401, 403, 429),
+)
+def get_trends(
+    hub: HubDep,
+    caller: CallerDep,
+    last: Annotated[int, Query(ge=1, le=500, description="Runs per source")] = 30,
+) -> list[SourceTrend]:
+    """Per catalog source, its last finished ingest runs with rows read, loaded and
+    quarantined, oldest first."""
+    return [
+        SourceTrend(
+            source=name,
+            runs=[
+                RunPointOut(
+                    run_id=p.run_id,
+                    started_at=p.started_at,
+                    status=p.status,
+                    rows_in=p.rows_in,
+                    rows_loaded=p.rows_loaded,
+                    rows_quarantined=p.rows_quarantined,
+                    quarantine_rate=p.quarantine_rate,
+                )
+                for p in points
+            ],
+        )
+        for name, points in run_trends(hub, last=last).items()
+    ]
+
+
+@router.get(
+    "/usage",
+    response_model=ExchangeUseOut,
+    summary="Exchange use: lookups per day and department, certificates not asked for",
+    responses=problem.responses(401, 403, 429),
+)
+def get_usage(
+    hub: HubDep,
+    caller: CallerDep,
+    days: Annotated[int, Query(ge=1, le=366, description="China days up to today")] = 14,
+) -> ExchangeUseOut:
+    """From the audit log: successful lookups and material checks per day and calling
+    department, and per service item the materials covered by a license, the paper
+    certificates applicants were not asked for (the reform's measure). Aggregates only."""
+    use = exchange_use(hub, now=hub.now(), days=days)
+    return ExchangeUseOut.model_validate(
+        {
+            "as_of": use.as_of,
+            "days": use.days,
+            "since": use.since,
+            "daily": [DailyUseOut.model_validate(d, from_attributes=True) for d in use.daily],
+            "savings": [ItemSavingOut.model_validate(s, from_attributes=True) for s in use.savings],
+        }
+    )
