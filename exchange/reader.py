@@ -16,11 +16,12 @@ exchange.consent.covering), so what a call decides does not depend on the reader
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -30,11 +31,38 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog_schemas.errors import RetriableError
 from exchange.consent import CONSENTS_FOR_HOLDER, consents_for_holder, covering
 from exchange.consumer import CONSUMER_BY_KEY_ID
 from license_store.model import SUPERSEDED, License, LicenseHolder
 
 logger = logging.getLogger(__name__)
+
+
+class StoreUnavailableError(RetriableError):
+    """The license store could not be reached (a restart, a lost connection): retry."""
+
+    code = "database_unavailable"
+    http_status = 503
+
+
+# What asyncpg raises when the server is away; a query error is not among them.
+_UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+)
+
+
+@contextlib.asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    try:
+        yield
+    except _UNREACHABLE as exc:
+        logger.warning("license store unavailable: %s", type(exc).__name__)
+        raise StoreUnavailableError("the license store is unavailable") from exc
 
 
 @dataclass(frozen=True)
@@ -337,20 +365,22 @@ class PostgresReader:
         return self._pool
 
     async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
-        pool = await self._connections()
-        async with pool.acquire() as conn:
-            row = await conn.fetchrow(_CONSUMER.sql, *_CONSUMER.args(key_id=key_id))
+        async with _reachable():
+            pool = await self._connections()
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(_CONSUMER.sql, *_CONSUMER.args(key_id=key_id))
         return dict(row.items()) if row is not None else None
 
     async def caller_and_holder(
         self, key_id: str, holder_key: str
     ) -> tuple[Mapping[str, Any] | None, Prefetched]:
-        pool = await self._connections()
-        async with pool.acquire() as conn:
-            row = await conn.fetchrow(
-                _CALLER_AND_HOLDER.sql,
-                *_CALLER_AND_HOLDER.args(key_id=key_id, holder_key=holder_key),
-            )
+        async with _reachable():
+            pool = await self._connections()
+            async with pool.acquire() as conn:
+                row = await conn.fetchrow(
+                    _CALLER_AND_HOLDER.sql,
+                    *_CALLER_AND_HOLDER.args(key_id=key_id, holder_key=holder_key),
+                )
         assert row is not None  # a SELECT without FROM: always one row
         consumer = row["consumer"]
         if consumer is not None:
@@ -366,15 +396,16 @@ class PostgresReader:
     async def holder(
         self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
     ) -> HolderRows:
-        pool = await self._connections()
-        async with pool.acquire() as conn:
-            covered: dict[str, str] = {}
-            if consents:
-                given = await conn.fetch(
-                    _CONSENTS.sql, *_CONSENTS.args(holder_key=holder_key, consumer=consumer)
-                )
-                covered = covering(given, purpose=purpose, now=now)
-            rows = await conn.fetch(_HELD.sql, *_HELD.args(holder_key=holder_key))
+        async with _reachable():
+            pool = await self._connections()
+            async with pool.acquire() as conn:
+                covered: dict[str, str] = {}
+                if consents:
+                    given = await conn.fetch(
+                        _CONSENTS.sql, *_CONSENTS.args(holder_key=holder_key, consumer=consumer)
+                    )
+                    covered = covering(given, purpose=purpose, now=now)
+                rows = await conn.fetch(_HELD.sql, *_HELD.args(holder_key=holder_key))
         return HolderRows(held=held_from_rows(rows), consents=covered)
 
     async def close(self) -> None:

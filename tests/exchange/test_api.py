@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from exchange.api.app import ApiConfig
 from exchange.audit import verify_chain
 from exchange.model import AuditEntry
+from exchange.reader import PostgresReader
 from license_store.model import License
 
 TALENT = "talent_household_registration"
@@ -650,3 +651,22 @@ def test_no_annotated_copy_of_a_revoked_license(ws: World) -> None:
         headers=auth(counter),
     )
     assert (refused.status_code, refused.json()["code"]) == (409, "license_not_valid")
+
+
+def test_a_lookup_answers_503_when_the_license_store_cannot_be_reached(postgres_url: str) -> None:
+    """asyncpg's connection failures are a retriable 503, not a 500 with nothing said."""
+    with world(postgres_url) as w:
+        key = add_consumer(w.hub, "dps-counter", kind="counter", department="dps")
+        assert lookup(w, key, PERSON, service_item=TALENT).status_code == 200
+        app = w.client.app
+        healthy = app.state.reader  # type: ignore[attr-defined]
+        # Port 1: nothing listens there, so every connection is refused.
+        app.state.reader = PostgresReader("postgresql://postgres@127.0.0.1:1/none")  # type: ignore[attr-defined]
+        try:
+            response = lookup(w, key, PERSON, service_item=TALENT)
+        finally:
+            app.state.reader = healthy  # type: ignore[attr-defined]
+        assert response.status_code == 503
+        assert response.json()["code"] == "database_unavailable"
+        assert response.headers["retry-after"] == "1"
+        assert PERSON not in response.text
