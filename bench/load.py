@@ -7,8 +7,13 @@ each for a fixed time with the same number of client connections. Holders are dr
 among the people bench/load_seed.py gave licenses to. Every lookup and material check is
 audited (hash chain, durable before the answer) like any other; the chain is verified after.
 
-    .venv/bin/python bench/load.py --db-url postgresql+psycopg://postgres@127.0.0.1/onehub_load_1m \
+    .venv/bin/python bench/load.py \
+        --db-url 'postgresql+psycopg://postgres@/onehub_load_1m?host=/var/run/postgresql' \
         --licenses 1000000 --duration 20 --clients 3 --connections 6 --workers 2
+
+The server reaches PostgreSQL through its Unix socket, as a server on the database's host
+would: over loopback TCP each query costs the server about twice the kernel time (measured
+here; bench/results/load.md). Pass a 127.0.0.1 URL to measure that instead.
 
 The clients speak HTTP/1.1 keep-alive over raw sockets (closed loop: each connection sends its
 next request when the answer arrives), so a client costs a few microseconds per request and the
@@ -382,6 +387,10 @@ def verify_audit(db_url: str) -> str:
     return f"intact (walked in {took:.1f} s)" if broken is None else f"BROKEN: {broken}"
 
 
+def _transport(db_url: str) -> str:
+    return "Unix socket" if "host=/" in db_url else "TCP"
+
+
 def report(
     args: argparse.Namespace, facts: dict[str, Any], results: list[Measured], audit: str
 ) -> str:
@@ -389,7 +398,8 @@ def report(
     lines = [
         f"### {facts['licenses']:,} licenses — {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"Store: PostgreSQL, {facts['licenses']:,} licenses, database {facts['db_size']}; "
+        f"Store: PostgreSQL ({_transport(args.db_url)}), {facts['licenses']:,} licenses, "
+        f"database {facts['db_size']}; "
         f"server `onehub serve --workers {args.workers}`; {args.clients} client processes x "
         f"{args.connections} keep-alive connections, {args.duration:g} s per call, same run. "
         f"Machine: {os.cpu_count()} cores, {platform.python_implementation()} "
