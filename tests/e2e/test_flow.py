@@ -192,6 +192,7 @@ def test_lookup_over_http_returns_licenses_that_verify(deployment: Deployment, a
 def test_every_issued_license_verifies_with_the_published_keys(
     deployment: Deployment, api: str
 ) -> None:
+    from exchange.access import china_today
     from license_store.key_set import KeySet
     from license_store.store import credential_of
 
@@ -204,7 +205,8 @@ def test_every_issued_license_verifies_with_the_published_keys(
         expired = 0
         for lic in licenses:
             credential = credential_of(lic, hub.cipher)
-            if lic.valid_until is not None and lic.valid_until < hub.now().date():
+            # Validity dates are China calendar days (UTC+8), not UTC ones.
+            if lic.valid_until is not None and lic.valid_until < china_today(hub.now()):
                 with pytest.raises(VerificationError) as err:
                     verify_credential(credential, keys=keys, now=hub.now())
                 assert err.value.code == "expired"
