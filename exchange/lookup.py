@@ -31,7 +31,7 @@ from exchange.access import (
 from exchange.audit import Access, access_history
 from exchange.consent import consent_for, consented_types
 from exchange.hub import Hub
-from exchange.reader import Held, HolderRows, Prefetched, Reader
+from exchange.reader import Held, HolderRows, Prefetched
 from exchange.sharing import INTAKE_KINDS, Decision, decide
 from license_store.annotation import annotate
 from license_store.canonical import parse_json
@@ -224,18 +224,11 @@ def holder_hint(
     return HolderHint(kind=kind, canonical=canonical, key=key)
 
 
-async def _read(
-    reader: Reader, call: Call, plan: _Plan, prefetched: Prefetched | None
-) -> HolderRows:
-    if prefetched is not None and prefetched.holder_key == plan.key:
-        return prefetched.rows(purpose=call.purpose, now=plan.now, consents=plan.needs_consents)
-    return await reader.holder(
-        plan.key,
-        consumer=call.consumer.name,
-        purpose=call.purpose,
-        now=plan.now,
-        consents=plan.needs_consents,
-    )
+def _rows(call: Call, plan: _Plan, prefetched: Prefetched | None) -> HolderRows:
+    """The holder's rows, read with the caller's (serve_read does it for a valid ID number)."""
+    if prefetched is None or prefetched.holder_key != plan.key:
+        raise FatalError("the holder's rows were not read with the caller's")
+    return prefetched.rows(purpose=call.purpose, now=plan.now, consents=plan.needs_consents)
 
 
 def _with_consents(
@@ -267,16 +260,15 @@ def _detail(decisions: Mapping[str, Decision], consents: Mapping[str, str]) -> d
     }
 
 
-async def lookup(
+def lookup(
     *,
     hub: Hub,
-    reader: Reader,
     call: Call,
     id_number: str,
     holder_kind: HolderKind | None,
     audit: AuditSink,
-    prefetched: Prefetched | None = None,
-    hint: HolderHint | None = None,
+    prefetched: Prefetched | None,
+    hint: HolderHint | None,
 ) -> LookupResult:
     """The holder's licenses this consumer may see; consent-required types listed as such."""
     plan = _plan(
@@ -290,7 +282,7 @@ async def lookup(
         audit=audit,
         hint=hint,
     )
-    rows = await _read(reader, call, plan, prefetched)
+    rows = _rows(call, plan, prefetched)
     decisions, consents = _with_consents(plan, rows.consents)
     result = LookupResult(holder_kind=plan.kind, id_masked=mask_id(plan.canonical))
     today = china_today(plan.now)
@@ -337,16 +329,15 @@ async def lookup(
     return result
 
 
-async def check_materials(
+def check_materials(
     *,
     hub: Hub,
-    reader: Reader,
     call: Call,
     id_number: str,
     holder_kind: HolderKind | None,
     audit: AuditSink,
-    prefetched: Prefetched | None = None,
-    hint: HolderHint | None = None,
+    prefetched: Prefetched | None,
+    hint: HolderHint | None,
 ) -> MaterialCheckResult:
     """For each material of the service item: covered (with the license), missing, or consent
     required."""
@@ -363,7 +354,7 @@ async def check_materials(
     )
     item = plan.item
     assert item is not None  # item_required
-    rows = await _read(reader, call, plan, prefetched)
+    rows = _rows(call, plan, prefetched)
     decisions, consents = _with_consents(plan, rows.consents)
     today = china_today(plan.now)
     held: dict[str, list[Held]] = {}

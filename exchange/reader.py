@@ -120,12 +120,6 @@ class Reader(Protocol):
         """The consumers row with this key id, if any."""
         ...
 
-    async def holder(
-        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
-    ) -> HolderRows:
-        """The holder's current licenses, and (if ``consents``) the consents covering the call."""
-        ...
-
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -172,25 +166,6 @@ def read_held(session: Session, holder_key: str) -> list[Held]:
     return held_from_rows(session.connection().execute(HELD_LICENSES, {"holder_key": holder_key}))
 
 
-def read_holder(
-    session: Session,
-    holder_key: str,
-    *,
-    consumer: str,
-    purpose: str,
-    now: dt.datetime,
-    consents: bool,
-) -> HolderRows:
-    """:meth:`Reader.holder` in the caller's session."""
-    covered: dict[str, str] = {}
-    if consents:
-        rows = session.connection().execute(
-            CONSENTS_FOR_HOLDER, {"holder_key": holder_key, "consumer": consumer}
-        )
-        covered = covering(rows.mappings(), purpose=purpose, now=now)
-    return HolderRows(held=read_held(session, holder_key), consents=covered)
-
-
 class SessionReader:
     """Reads through SQLAlchemy sessions, each read in a worker thread."""
 
@@ -223,22 +198,6 @@ class SessionReader:
                     ]
                 held = read_held(session, holder_key)
                 return consumer, Prefetched(holder_key=holder_key, held=held, consent_rows=given)
-
-        return await anyio.to_thread.run_sync(run)
-
-    async def holder(
-        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
-    ) -> HolderRows:
-        def run() -> HolderRows:
-            with self._sessions() as session:
-                return read_holder(
-                    session,
-                    holder_key,
-                    consumer=consumer,
-                    purpose=purpose,
-                    now=now,
-                    consents=consents,
-                )
 
         return await anyio.to_thread.run_sync(run)
 
@@ -302,10 +261,6 @@ def _consents_from_json(rows: list[dict[str, Any]] | None) -> list[Mapping[str, 
     return [
         {**row, "expires_at": dt.datetime.fromisoformat(row["expires_at"])} for row in rows or ()
     ]
-
-
-_HELD = _Statement(HELD_LICENSES)
-_CONSENTS = _Statement(CONSENTS_FOR_HOLDER)
 
 
 async def _json_codec(connection: asyncpg.Connection) -> None:
@@ -392,21 +347,6 @@ class PostgresReader:
             held=_held_from_json(row["held"]),
             consent_rows=_consents_from_json(row["consents"]),
         )
-
-    async def holder(
-        self, holder_key: str, *, consumer: str, purpose: str, now: dt.datetime, consents: bool
-    ) -> HolderRows:
-        async with _reachable():
-            pool = await self._connections()
-            async with pool.acquire() as conn:
-                covered: dict[str, str] = {}
-                if consents:
-                    given = await conn.fetch(
-                        _CONSENTS.sql, *_CONSENTS.args(holder_key=holder_key, consumer=consumer)
-                    )
-                    covered = covering(given, purpose=purpose, now=now)
-                rows = await conn.fetch(_HELD.sql, *_HELD.args(holder_key=holder_key))
-        return HolderRows(held=held_from_rows(rows), consents=covered)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -162,7 +162,7 @@ class CallerCache:
 async def serve_read(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,
-    work: Callable[[Consumer, AuditRecorder, Reader, Prefetched | None], Awaitable[T]],
+    work: Callable[[Consumer, AuditRecorder, Prefetched | None], Awaitable[T]],
     *,
     holder_key: str | None = None,
 ) -> T:
@@ -187,7 +187,7 @@ async def serve_read(
         caller = callers.admit(row, secret)
         limiter: ConsumerRateLimiter = request.app.state.rate_limiter
         limiter.hit(caller)
-        return await work(caller, recorder, reader, prefetched)
+        return await work(caller, recorder, prefetched)
     finally:
         await recorder.durable()
 

@@ -16,7 +16,7 @@ from exchange.api.schemas import (
 )
 from exchange.lookup import HolderHint, LookupResult, check_materials, holder_hint, lookup
 from exchange.model import Consumer
-from exchange.reader import Prefetched, Reader
+from exchange.reader import Prefetched
 
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
@@ -45,14 +45,11 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     leaves."""
     hint = _hint(request, body)
 
-    async def work(
-        caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
-    ) -> LookupResult:
-        return await lookup(
+    async def work(caller: Consumer, audit: AuditRecorder, rows: Prefetched | None) -> LookupResult:
+        return lookup(
             prefetched=rows,
             hint=hint,
             hub=request.app.state.hub,
-            reader=reader,
             call=item_call(caller, body, request),
             id_number=body.id_number,
             holder_kind=body.holder_kind,
@@ -79,13 +76,12 @@ async def post_material_check(
     hint = _hint(request, body)
 
     async def work(
-        caller: Consumer, audit: AuditRecorder, reader: Reader, rows: Prefetched | None
+        caller: Consumer, audit: AuditRecorder, rows: Prefetched | None
     ) -> dict[str, Any]:
-        result = await check_materials(
+        result = check_materials(
             prefetched=rows,
             hint=hint,
             hub=request.app.state.hub,
-            reader=reader,
             call=item_call(caller, body, request),
             id_number=body.id_number,
             holder_kind=body.holder_kind,
