@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import msgspec
 import rfc8785
 
 from license_store.error import CanonicalizationError
@@ -25,21 +26,22 @@ MAX_JSON_BYTES: Final = 1 << 20
 _SAFE_INT: Final = 2**53 - 1
 _BMP_MAX: Final = "\uffff"
 
-# For "plain" values (strings, safe integers, booleans, null, and keys without characters above
-# U+FFFF) the standard library's encoder writes exactly RFC 8785: keys sorted by code point equal
-# keys sorted by UTF-16 code unit inside the BMP, and its string escapes (\b \f \n \r \t, other
-# controls as lower-case \u00xx, nothing else) are the ones JCS prescribes. It runs in C, about
-# four times faster than ``rfc8785``; anything else (floats above all) goes through ``rfc8785``.
-_PLAIN_ENCODER: Final = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-)
+# For "plain" values (exact str, bool, None, dict with str keys free of characters above U+FFFF,
+# list, and int within +-(2**53 - 1)) msgspec's encoder with sorted keys writes exactly RFC 8785:
+# keys sorted by code point equal keys sorted by UTF-16 code unit inside the BMP, integers are
+# plain digits, and its string escapes (\b \t \n \f \r, other controls as lower-case \u00xx,
+# nothing else; U+2028, U+2029 and DEL stay literal) are the ones JCS prescribes. It runs in C,
+# about nine times faster than the standard library's encoder and far faster than ``rfc8785``;
+# anything else (floats above all) goes through ``rfc8785``. tests/license_store/test_fast_path.py
+# checks the byte equality over generated documents.
+_PLAIN_ENCODER: Final = msgspec.json.Encoder(order="sorted")
 
 
 def canonicalize(value: object) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON-compatible value."""
     if scan(value):
         try:
-            return _PLAIN_ENCODER.encode(value).encode("utf-8")
+            return _PLAIN_ENCODER.encode(value)
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 say so
     try:
@@ -53,12 +55,12 @@ def canonicalize_plain(value: Any) -> bytes:
 
     The caller guarantees what the scan would check: no floats, integers within +-(2**53 - 1),
     str keys without characters above U+FFFF, and bounded size. Issuance builds credentials
-    from validated records and uses this for records without float fields. A lone surrogate
-    still goes through ``rfc8785``, which refuses it.
+    from validated records and uses this for records without float fields. A lone surrogate, or
+    a str or int subclass (msgspec refuses those), still goes through :func:`canonicalize`.
     """
     try:
-        return _PLAIN_ENCODER.encode(value).encode("utf-8")
-    except UnicodeEncodeError:
+        return _PLAIN_ENCODER.encode(value)
+    except (UnicodeEncodeError, TypeError):
         return canonicalize(value)
 
 

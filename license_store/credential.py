@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final
 
+from license_store.bitstring import MIN_ENTRIES
+from license_store.canonical import canonicalize, canonicalize_plain
+from license_store.error import StatusListError
 from license_store.record import LicenseRecord
 from license_store.timestamp import format_timestamp
 
@@ -112,3 +115,128 @@ def _types(license_type: str) -> list[str]:
 @lru_cache(maxsize=256)
 def _pascal(code: str) -> str:
     return pascal_case(code)
+
+
+class CredentialTemplate:
+    """Writes the RFC 8785 bytes of :func:`build_credential` for a batch without building it.
+
+    The members around the subject (context, status entries, id, issuer, name, type, validity)
+    are fixed text per license type, status list and day, so they are encoded once and joined;
+    only the subject is encoded per license. Records with a float field (JCS number rules)
+    are left to the caller: :meth:`render` returns None. The bytes equal
+    ``canonicalize(build_credential(...))`` (tests/license_store/test_fast_path.py).
+    """
+
+    def __init__(self, *, issuer_did: str, issuer_name: str, status_base_url: str | None) -> None:
+        self._issuer = {"id": issuer_did, "name": issuer_name}
+        self._base_url = status_base_url
+        self._kinds: dict[tuple[str, ...], tuple[dict[str, Any], bytes]] = {}
+        self._lists: dict[int, bytes] = {}
+        self._days: dict[tuple[str, dt.date], bytes] = {}
+
+    def render(
+        self, record: LicenseRecord, *, license_id: str, status_index: int | None
+    ) -> bytes | None:
+        """Return the canonical unsigned credential, or None if a field is a float."""
+        subject: dict[str, Any] = {}
+        for name, value in record.fields.items():
+            if value is None:
+                continue
+            if type(value) is float:
+                return None
+            subject[name] = value
+        key = (
+            record.license_type,
+            record.type_name_zh,
+            record.type_name_en,
+            record.issuer_department,
+            record.issuer_name_zh,
+            record.issuer_name_en,
+        )
+        kind = self._kinds.get(key)
+        if kind is None:
+            kind = self._kinds[key] = self._kind(record)
+        constant, tail = kind
+        subject.update(constant)
+        subject["licenseNumber"] = record.license_no
+        holders = []
+        for holder in record.holders:
+            entry = {"role": holder.role, "kind": holder.kind, "idNumber": holder.id_number}
+            if holder.name is not None:
+                entry["name"] = holder.name
+            holders.append(entry)
+        subject["holders"] = holders
+        parts = [_HEAD]
+        if status_index is not None and self._base_url is not None:
+            parts.append(self._status(status_index))
+        parts += (
+            b',"credentialSubject":',
+            canonicalize_plain(subject),
+            b',"id":',
+            canonicalize_plain(ID_PREFIX + license_id),
+            tail,
+        )
+        if record.valid_from is not None:
+            parts.append(self._day("validFrom", record.valid_from))
+        if record.valid_until is not None:
+            parts.append(self._day("validUntil", record.valid_until))
+        parts.append(b"}")
+        return b"".join(parts)
+
+    def _kind(self, record: LicenseRecord) -> tuple[dict[str, Any], bytes]:
+        constant = {
+            "licenseType": record.license_type,
+            "licenseTypeName": record.type_name_zh,
+            "licenseTypeNameEn": record.type_name_en,
+            "issuingAuthority": {
+                "code": record.issuer_department,
+                "name": record.issuer_name_zh,
+                "nameEn": record.issuer_name_en,
+            },
+        }
+        tail = b"".join(
+            (
+                b',"issuer":',
+                canonicalize(self._issuer),
+                b',"name":',
+                canonicalize(record.type_name_zh),
+                b',"type":',
+                canonicalize(_types(record.license_type)),
+            )
+        )
+        return constant, tail
+
+    def _status(self, status_index: int) -> bytes:
+        list_id, bit = divmod(status_index, MIN_ENTRIES)
+        template = self._lists.get(list_id)
+        if template is None:
+            # Imported here: status_list imports this module.
+            from license_store.status_list import LIST_SIZE, status_entries
+
+            # The entries of bit 0, with the bit written as a %d placeholder everywhere it
+            # occurs (the URLs themselves are escaped for %-formatting first).
+            assert self._base_url is not None
+            marker = "\x00bit\x00"
+            entries = status_entries(self._base_url, list_id * LIST_SIZE)
+            for entry in entries:
+                entry["id"] = entry["id"].rpartition("#")[0] + "#" + marker
+                entry["statusListIndex"] = marker
+            text = canonicalize(entries).replace(b"%", b"%%")
+            template = b',"credentialStatus":' + text.replace(canonicalize(marker)[1:-1], b"%d")
+            first = canonicalize(status_entries(self._base_url, list_id * LIST_SIZE))
+            if template % ((0,) * _BIT_PLACES) != b',"credentialStatus":' + first:
+                raise StatusListError(f"no status entry template for {self._base_url!r}")
+            self._lists[list_id] = template
+        # Two entries, each naming its bit twice (in "id" and in "statusListIndex").
+        return template % ((bit,) * _BIT_PLACES)
+
+    def _day(self, name: str, day: dt.date) -> bytes:
+        found = self._days.get((name, day))
+        if found is None:
+            text = valid_from_text(day) if name == "validFrom" else valid_until_text(day)
+            found = self._days[(name, day)] = b',"' + name.encode() + b'":' + canonicalize(text)
+        return found
+
+
+_HEAD: Final = b'{"@context":' + canonicalize([VC_CONTEXT])
+_BIT_PLACES: Final = 4

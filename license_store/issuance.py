@@ -1,9 +1,13 @@
 """Issuing licenses from records: sign new and changed ones, supersede old versions, cancel.
 
-Issuance works in batches: each credential is built and canonicalized once, the proof
-configuration (the same for the whole call) is hashed once, signatures are requested a batch at
-a time (a :class:`~license_store.signer.BatchSigner` signs them in parallel while the next batch
-is built), and rows are written with one bulk INSERT per table.
+Issuance works in batches: each credential's RFC 8785 bytes come from a per-call
+:class:`~license_store.credential.CredentialTemplate` (only the subject is encoded per license),
+the proof configuration (the same for the whole call) is hashed once, signatures are requested a
+batch at a time (a :class:`~license_store.signer.BatchSigner` signs them in parallel while the
+next batch is built) and their proof values encoded a batch at a time, and each signed batch is
+written at once: COPY from a background thread on PostgreSQL (the server inserts while the next
+batch is signed), ``executemany`` on SQLite, a Core bulk INSERT elsewhere. Status-list indexes
+come from a sequence on PostgreSQL, so issuers of different license types can run at once.
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Dialect, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog_schemas.errors import FatalError, ValidationFailedError
-from license_store import multikey
-from license_store.canonical import canonicalize, canonicalize_plain
-from license_store.credential import ISSUER_NAME, VC_CONTEXT, build_credential
+from catalog_schemas.holder import mask_id
+from license_store.canonical import canonicalize
+from license_store.credential import (
+    ISSUER_NAME,
+    VC_CONTEXT,
+    CredentialTemplate,
+    build_credential,
+)
 from license_store.did import controller_of
 from license_store.ed25519 import ALGORITHM
 from license_store.error import (
@@ -38,15 +48,16 @@ from license_store.model import (
     CANCELLED,
     EXPIRED,
     REVOKED,
+    STATUS_INDEX_SEQUENCE,
     SUPERSEDED,
     SUSPENDED,
     VALID,
     License,
     LicenseHolder,
 )
-from license_store.proof import ASSERTION_METHOD, CRYPTOSUITE, PROOF_TYPE
+from license_store.proof import ASSERTION_METHOD, CRYPTOSUITE, PROOF_TYPE, encode_signatures
 from license_store.record import LicenseRecord
-from license_store.signer import Pending, Signer, submit
+from license_store.signer import BatchSigner, Pending, Signer, submit
 from license_store.status import PIPELINE, Seen, StatusChange, record_changes, transition
 from license_store.status_list import base_url_of, status_entries
 from license_store.store import Cipher
@@ -70,6 +81,36 @@ _KEEPS: Final = frozenset({VALID, SUSPENDED, REVOKED, EXPIRED})
 # A new version of a suspended or revoked record is issued in that status.
 _CARRIED: Final = frozenset({SUSPENDED, REVOKED})
 _CANCELLABLE: Final = frozenset({VALID, SUSPENDED})
+
+
+# Column order of the rows issue() builds (lists, so a version superseded within the same call
+# can still be edited before it is written).
+_LICENSE_COLUMNS: Final = (
+    "license_id",
+    "record_key",
+    "version",
+    "serial",
+    "license_type",
+    "issuer_department",
+    "status",
+    "status_seq",
+    "status_index",
+    "valid_from",
+    "valid_until",
+    "issued_at",
+    "status_changed_at",
+    "row_hash",
+    "source",
+    "batch_id",
+    "as_of",
+    "key_id",
+    "credential_enc",
+)
+_HOLDER_COLUMNS: Final = ("license_id", "role", "holder_key", "kind", "id_masked")
+_STATUS: Final = _LICENSE_COLUMNS.index("status")
+_STATUS_SEQ: Final = _LICENSE_COLUMNS.index("status_seq")
+_CHANGED_AT: Final = _LICENSE_COLUMNS.index("status_changed_at")
+_CREDENTIAL: Final = _LICENSE_COLUMNS.index("credential_enc")
 
 
 @dataclass(frozen=True)
@@ -123,14 +164,15 @@ class _Current:
     row_hash: str
     license_type: str
     issuer_department: str
-    pending: dict[str, Any] | None = None  # the row dict, when issued by this very call
+    pending: list[Any] | None = None  # the row, when issued by this very call
 
 
-@dataclass
+@dataclass(slots=True)
 class _Job:
-    """A credential waiting for its signature."""
+    """A license row and its holder rows, waiting for the signature of ``unsigned``."""
 
-    row: dict[str, Any]
+    row: list[Any]
+    holders: Sequence[tuple[str, str, str, str, str]]
     unsigned: bytes
 
 
@@ -149,7 +191,7 @@ def issue(
 ) -> IssueResult:
     """Sign and store new or changed records in the caller's transaction; unchanged ones no-op.
 
-    Each license gets the next status-list index; its ``credentialStatus`` points at the
+    Each license gets its own status-list index; its ``credentialStatus`` points at the
     revocation and suspension lists under ``status_base_url`` (default: the did:web origin).
     """
     if now.utcoffset() is None:
@@ -164,10 +206,25 @@ def issue(
     proof_head, config_hash = _proof_parts(signer.verification_method, now)
     room = MAX_CREDENTIAL_BYTES - len(proof_head) - _MAX_PROOF_VALUE - len(b',"proof":"}}')
     current = _load_current(session, {record.record_key for record in records})
+    # An upper bound on the indexes this call takes: every record changed since the store, and
+    # every repeat of a record within the call.
+    distinct = {record.record_key for record in records}
+    wanted = sum(
+        1
+        for record in records
+        if not _is_unchanged(current.get(record.record_key), record.row_hash)
+    ) + (len(records) - len(distinct))
+    indexes = iter(_reserve_indexes(session, wanted))
+    writer = _RowWriter(session)
+    template = CredentialTemplate(
+        issuer_did=issuer_did, issuer_name=issuer_name, status_base_url=base_url
+    )
+    # A record twice in one call may supersede a version this call made: those rows must stay
+    # editable until the end, so such a call writes everything at once.
+    streaming = len(distinct) == len(records)
     next_serial: dict[tuple[str, str], int] = {}
-    next_index = _first_free_index(session)
+    db_now = writer.timestamp(now)
     jobs: list[_Job] = []
-    holder_rows: list[dict[str, Any]] = []
     carried: list[StatusChange] = []
     to_supersede: list[Seen] = []
     superseded_by: dict[str, str] = {}
@@ -175,149 +232,168 @@ def issue(
     unchanged: list[str] = []
     rejected: list[Rejection] = []
     batch: list[bytes] = []
-    pending: list[Pending] = []
-    signatures: list[bytes] = []
+    pending: list[tuple[Pending, list[_Job]]] = []
+    signed: list[_Job] = []
+    # A background signer keeps a few batches out; one that signs on the spot is read at once,
+    # so the writer gets each batch as early as possible.
+    in_flight = IN_FLIGHT if isinstance(signer, BatchSigner) else 1
 
-    for record in records:
-        previous = current.get(record.record_key)
-        if previous and previous.status in _KEEPS and previous.row_hash == record.row_hash:
-            unchanged.append(record.record_key)
-            continue
-        scope = (record.license_type, record.issuer_department)
-        if previous and (previous.license_type, previous.issuer_department) != scope:
-            rejected.append(
-                Rejection(
-                    record.record_key,
-                    "license_record_type_changed",
-                    "a record cannot change its license type or issuer",
+    def collect(wait: Pending, waiting: list[_Job]) -> None:
+        signatures = wait()
+        if len(signatures) != len(waiting):
+            raise FatalError("the signer returned a different number of signatures than asked")
+        for job, proof_value in zip(waiting, encode_signatures(signatures), strict=True):
+            _sign_row(job, proof_value, proof_head, cipher)
+        if streaming:
+            writer.write(waiting)
+        else:
+            signed.extend(waiting)
+
+    try:
+        for record in records:
+            previous = current.get(record.record_key)
+            if _is_unchanged(previous, record.row_hash):
+                unchanged.append(record.record_key)
+                continue
+            scope = (record.license_type, record.issuer_department)
+            if previous and (previous.license_type, previous.issuer_department) != scope:
+                rejected.append(
+                    Rejection(
+                        record.record_key,
+                        "license_record_type_changed",
+                        "a record cannot change its license type or issuer",
+                    )
                 )
-            )
-            continue
-        version = previous.version + 1 if previous else 1
-        if version > MAX_VERSION:
-            rejected.append(
-                Rejection(
-                    record.record_key,
-                    "license_version_exhausted",
-                    f"a record cannot have more than {MAX_VERSION} versions",
+                continue
+            version = previous.version + 1 if previous else 1
+            if version > MAX_VERSION:
+                rejected.append(
+                    Rejection(
+                        record.record_key,
+                        "license_version_exhausted",
+                        f"a record cannot have more than {MAX_VERSION} versions",
+                    )
                 )
-            )
-            continue
-        serial = previous.serial if previous else _take_serial(session, next_serial, scope)
-        license_id = scopes[scope].format(serial, version)
-        status_index = next_index
-        credential = build_credential(
-            record,
-            license_id=license_id,
-            issuer_did=issuer_did,
-            issuer_name=issuer_name,
-            credential_status=status_entries(base_url, status_index),
-        )
-        # Records hold only str/int/bool/None fields unless a float slipped in; those take the
-        # full RFC 8785 path.
-        plain = not any(type(value) is float for value in record.fields.values())
-        unsigned = canonicalize_plain(credential) if plain else canonicalize(credential)
-        if len(unsigned) > room:
-            rejected.append(
-                Rejection(
-                    record.record_key,
-                    "license_record_too_large",
-                    f"the signed credential exceeds {MAX_CREDENTIAL_BYTES} bytes",
+                continue
+            if previous:
+                serial = previous.serial
+            elif (serial := next_serial.get(scope, 0)) and serial <= MAX_SERIAL:
+                next_serial[scope] = serial + 1  # the common case, without a call
+            else:
+                serial = _take_serial(session, next_serial, scope)
+            license_id = scopes[scope].format(serial, version)
+            status_index = next(indexes)
+            unsigned = template.render(record, license_id=license_id, status_index=status_index)
+            if unsigned is None:
+                # A float field: the whole credential takes the full RFC 8785 path.
+                unsigned = canonicalize(
+                    build_credential(
+                        record,
+                        license_id=license_id,
+                        issuer_did=issuer_did,
+                        issuer_name=issuer_name,
+                        credential_status=status_entries(base_url, status_index),
+                    )
                 )
-            )
-            continue
-        next_index += 1
-        status = VALID
-        status_seq = 0
-        if previous and previous.status in _CARRIED:
-            # A changed record of a suspended or revoked license: keep the decision, take the data.
-            status = previous.status
-            status_seq = 1
-            carried.append(
-                StatusChange(
-                    license_id,
-                    1,
-                    None,
-                    status,
-                    f"new version of {previous.license_id}, which is {previous.status}",
-                    PIPELINE,
-                    now,
+            if len(unsigned) > room:
+                # Its index stays unused: a gap in the status lists is harmless.
+                rejected.append(
+                    Rejection(
+                        record.record_key,
+                        "license_record_too_large",
+                        f"the signed credential exceeds {MAX_CREDENTIAL_BYTES} bytes",
+                    )
                 )
-            )
-        row = {
-            "license_id": license_id,
-            "record_key": record.record_key,
-            "version": version,
-            "serial": serial,
-            "license_type": record.license_type,
-            "issuer_department": record.issuer_department,
-            "status": status,
-            "status_seq": status_seq,
-            "status_index": status_index,
-            "valid_from": record.valid_from,
-            "valid_until": record.valid_until,
-            "issued_at": now,
-            "status_changed_at": now if status != VALID else None,
-            "row_hash": record.row_hash,
-            "source": record.source,
-            "batch_id": record.batch_id,
-            "as_of": record.as_of,
-            "key_id": key_id,
-        }
-        jobs.append(_Job(row, unsigned))
-        batch.append(config_hash + hashlib.sha256(unsigned).digest())
-        if len(batch) == SIGN_BATCH:
-            pending.append(submit(signer, batch))
-            batch = []
-            if len(pending) >= IN_FLIGHT:
-                signatures.extend(pending.pop(0)())
-        holder_rows.extend(
-            {
-                "license_id": license_id,
-                "role": h.role,
-                "holder_key": h.holder_key,
-                "kind": h.kind,
-                "id_masked": h.id_masked,
-            }
-            for h in record.holders
-        )
-        superseded = None
-        if previous and previous.status == VALID:
-            superseded = previous.license_id
-            if previous.pending is not None:
-                # Two changes of one record in one call: the first version never reached the DB.
-                previous.pending["status"] = SUPERSEDED
-                previous.pending["status_seq"] = previous.status_seq + 1
-                previous.pending["status_changed_at"] = now
+                continue
+            status = VALID
+            status_seq = 0
+            if previous and previous.status in _CARRIED:
+                # A changed record of a suspended or revoked license: keep the decision, take
+                # the data.
+                status = previous.status
+                status_seq = 1
                 carried.append(
                     StatusChange(
-                        previous.license_id,
-                        previous.status_seq + 1,
-                        VALID,
-                        SUPERSEDED,
-                        f"superseded by {license_id}",
+                        license_id,
+                        1,
+                        None,
+                        status,
+                        f"new version of {previous.license_id}, which is {previous.status}",
                         PIPELINE,
                         now,
                     )
                 )
-            else:
-                to_supersede.append(Seen(previous.license_id, VALID, previous.status_seq))
-                superseded_by[previous.license_id] = license_id
-        current[record.record_key] = _Current(
-            license_id, version, serial, status, status_seq, record.row_hash, *scope, row
-        )
-        issued.append(IssuedLicense(license_id, record.record_key, version, superseded))
+            row: list[Any] = [
+                license_id,
+                record.record_key,
+                version,
+                serial,
+                record.license_type,
+                record.issuer_department,
+                status,
+                status_seq,
+                status_index,
+                writer.date(record.valid_from),
+                writer.date(record.valid_until),
+                db_now,
+                db_now if status != VALID else None,
+                record.row_hash,
+                record.source,
+                record.batch_id,
+                writer.timestamp(record.as_of),
+                key_id,
+                None,  # credential_enc, once signed
+            ]
+            holders = [
+                (license_id, h.role, h.holder_key, h.kind, mask_id(h.id_number))
+                for h in record.holders
+            ]
+            jobs.append(_Job(row, holders, unsigned))
+            batch.append(config_hash + hashlib.sha256(unsigned).digest())
+            if len(batch) == SIGN_BATCH:
+                pending.append((submit(signer, batch), jobs))
+                batch, jobs = [], []
+                if len(pending) >= in_flight:
+                    collect(*pending.pop(0))
+            superseded = None
+            if previous and previous.status == VALID:
+                superseded = previous.license_id
+                if previous.pending is not None:
+                    # Two changes of one record in one call: the first version never reached
+                    # the DB (this call does not stream, see above).
+                    previous.pending[_STATUS] = SUPERSEDED
+                    previous.pending[_STATUS_SEQ] = previous.status_seq + 1
+                    previous.pending[_CHANGED_AT] = db_now
+                    carried.append(
+                        StatusChange(
+                            previous.license_id,
+                            previous.status_seq + 1,
+                            VALID,
+                            SUPERSEDED,
+                            f"superseded by {license_id}",
+                            PIPELINE,
+                            now,
+                        )
+                    )
+                else:
+                    to_supersede.append(Seen(previous.license_id, VALID, previous.status_seq))
+                    superseded_by[previous.license_id] = license_id
+            if not streaming:
+                # Only a later change of the same record in this call reads it back.
+                current[record.record_key] = _Current(
+                    license_id, version, serial, status, status_seq, record.row_hash, *scope, row
+                )
+            issued.append(IssuedLicense(license_id, record.record_key, version, superseded))
 
-    if batch:
-        pending.append(submit(signer, batch))
-    for wait in pending:
-        signatures.extend(wait())
-    if len(signatures) != len(jobs):
-        raise FatalError("the signer returned a different number of signatures than asked")
-    rows = [
-        _signed_row(job, signature, proof_head, cipher)
-        for job, signature in zip(jobs, signatures, strict=True)
-    ]
+        if batch:
+            pending.append((submit(signer, batch), jobs))
+        for wait, waiting in pending:
+            collect(wait, waiting)
+        if signed:
+            writer.write(signed)
+        writer.finish()
+    finally:
+        writer.close()
 
     try:
         transition(
@@ -331,15 +407,6 @@ def issue(
     except ConcurrentStatusChangeError:
         raise ConcurrentIssuanceError(
             "a license changed status while being superseded; roll back and retry"
-        ) from None
-    try:
-        for chunk in _row_chunks(rows):
-            session.execute(insert(License.__table__), chunk)  # type: ignore[arg-type]
-        for chunk in _row_chunks(holder_rows):
-            session.execute(insert(LicenseHolder.__table__), chunk)  # type: ignore[arg-type]
-    except IntegrityError:
-        raise ConcurrentIssuanceError(
-            "another issuer wrote one of these licenses first; roll back and retry"
         ) from None
     try:
         record_changes(session=session, changes=carried)
@@ -403,15 +470,12 @@ def _proof_parts(verification_method: str, now: dt.datetime) -> tuple[bytes, byt
     return (head + ',"proofValue":"').encode("utf-8"), config_hash
 
 
-def _signed_row(job: _Job, signature: bytes, proof_head: bytes, cipher: Cipher) -> dict[str, Any]:
+def _sign_row(job: _Job, proof_value: bytes, proof_head: bytes, cipher: Cipher) -> None:
     # The stored text is the unsigned canonical JSON with the proof appended as its last member:
     # still one JSON object with the same members, without canonicalizing it a second time.
-    proof_value = multikey.encode_base58btc(signature).encode("ascii")
     signed = b"".join((job.unsigned[:-1], b',"proof":', proof_head, proof_value, b'"}}'))
-    row = job.row
     # The credential names the holders' ID numbers: it is only ever stored encrypted.
-    row["credential_enc"] = cipher.encrypt(signed, aad=row["license_id"])
-    return row
+    job.row[_CREDENTIAL] = cipher.encrypt(signed, aad=job.row[0])
 
 
 def _check_codes(
@@ -433,21 +497,42 @@ def _check_codes(
     return scopes
 
 
+_CURRENT_COLUMNS: Final = (
+    "record_key",
+    "license_id",
+    "version",
+    "serial",
+    "status",
+    "status_seq",
+    "row_hash",
+    "license_type",
+    "issuer_department",
+)
+# PostgreSQL: one array parameter per batch, and a lateral join so every key is an index probe
+# whatever the planner's statistics say (a store that was never analyzed, like a freshly seeded
+# one, would otherwise get sequential scans for long IN lists).
+_CURRENT_PG: Final = text(
+    "SELECT "
+    + ", ".join(f"l.{name}" for name in _CURRENT_COLUMNS)
+    + " FROM unnest(CAST(:keys AS varchar[])) AS k(record_key)"
+    " CROSS JOIN LATERAL (SELECT * FROM licenses WHERE licenses.record_key = k.record_key) AS l"
+)
+
+
 def _load_current(session: Session, record_keys: set[str]) -> dict[str, _Current]:
     latest: dict[str, _Current] = {}
-    for chunk in _chunks(sorted(record_keys)):
-        rows = session.execute(
-            select(
-                License.record_key,
-                License.license_id,
-                License.version,
-                License.serial,
-                License.status,
-                License.status_seq,
-                License.row_hash,
-                License.license_type,
-                License.issuer_department,
-            ).where(License.record_key.in_(chunk))
+    if not record_keys:
+        return latest
+    postgres = session.get_bind().dialect.name == "postgresql"
+    columns = [getattr(License, name) for name in _CURRENT_COLUMNS]
+    size = 10 * _CHUNK if postgres else _CHUNK
+    ordered = sorted(record_keys)
+    for start in range(0, len(ordered), size):
+        chunk = ordered[start : start + size]
+        rows = (
+            session.execute(_CURRENT_PG, {"keys": chunk})
+            if postgres
+            else session.execute(select(*columns).where(License.record_key.in_(chunk)))
         )
         for row in rows:
             seen = latest.get(row.record_key)
@@ -465,11 +550,51 @@ def _load_current(session: Session, record_keys: set[str]) -> dict[str, _Current
     return latest
 
 
-def _first_free_index(session: Session) -> int:
-    # Read once per call, like serials: two concurrent issuers would take the same index and one
-    # of them fails on the unique constraint (ConcurrentIssuanceError, retriable).
+def _is_unchanged(previous: _Current | None, row_hash: str) -> bool:
+    return previous is not None and previous.status in _KEEPS and previous.row_hash == row_hash
+
+
+def _reserve_indexes(session: Session, count: int) -> Sequence[int]:
+    """Return ``count`` status-list indexes nobody else has (unused ones become harmless gaps).
+
+    On PostgreSQL they come from a sequence, which is never rolled back and never blocks, so
+    several issuers can run at once. Elsewhere (SQLite has one writer anyway) they follow the
+    highest index in the store; two concurrent issuers would then take the same index and one
+    fails on the unique constraint (ConcurrentIssuanceError, retriable).
+    """
+    if count == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql" and session.scalar(
+        text(f"SELECT to_regclass('{STATUS_INDEX_SEQUENCE.name}')")
+    ):
+        drawn = _draw(session, count)
+        highest = session.scalar(select(func.max(License.status_index)))
+        if highest is None or drawn[0] > highest:
+            return drawn
+        # The sequence is behind the store (licenses issued before it existed): move it past
+        # the highest index, once, and draw again. Monotonic, so it never hands a number twice.
+        session.execute(
+            text(
+                f"SELECT setval('{STATUS_INDEX_SEQUENCE.name}', GREATEST(:highest,"
+                f" (SELECT last_value FROM {STATUS_INDEX_SEQUENCE.name})))"
+            ),
+            {"highest": highest},
+        )
+        return _draw(session, count)
     highest = session.scalar(select(func.max(License.status_index)))
-    return 0 if highest is None else highest + 1
+    first = 0 if highest is None else highest + 1
+    return range(first, first + count)
+
+
+def _draw(session: Session, count: int) -> list[int]:
+    # One row holding an array: the driver parses it in C, not row by row.
+    drawn = session.scalar(
+        text(
+            f"SELECT array_agg(nextval('{STATUS_INDEX_SEQUENCE.name}')) FROM generate_series(1, :n)"
+        ),
+        {"n": count},
+    )
+    return sorted(drawn)
 
 
 def _take_serial(
@@ -493,12 +618,186 @@ def _take_serial(
     return serial
 
 
-def _row_chunks(rows: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    # executemany in slices: bounded memory in the driver, same speed.
-    for start in range(0, len(rows), 2000):
-        yield rows[start : start + 2000]
-
-
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+class _RowWriter:
+    """Writes license and holder rows in the session's transaction, as fast as the database allows.
+
+    PostgreSQL (psycopg): COPY, run in a background thread, so the server parses, inserts and
+    indexes one batch while this process builds and signs the next (psycopg waits on the
+    socket without the GIL). SQLite: ``executemany`` on the driver connection, in this thread
+    (sqlite3 takes the GIL back for every row, so a thread would mostly wait for it). Any other
+    database: SQLAlchemy Core bulk INSERT. Values are converted by the column types' own bind
+    processors, once per distinct value, so the stored text is what SQLAlchemy would write.
+    """
+
+    def __init__(self, session: Session) -> None:
+        connection = session.connection()
+        dialect = connection.dialect
+        self._session = session
+        self._mode = "core"
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            self._mode = "copy"
+        elif dialect.name == "sqlite" and dialect.driver == "pysqlite":
+            self._mode = "executemany"
+        self._raw: Any = connection.connection.driver_connection if self._mode != "core" else None
+        self._integrity: type[Exception] = (
+            dialect.loaded_dbapi.IntegrityError if self._mode != "core" else IntegrityError
+        )
+        table = License.__table__
+        self.date = _converter(table.c.valid_from.type, dialect, mode=self._mode)
+        self.timestamp = _converter(table.c.issued_at.type, dialect, mode=self._mode)
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: list[Future[None]] = []
+
+    def write(self, jobs: Sequence[_Job]) -> None:
+        """Write the (signed) rows of some jobs; on PostgreSQL this returns before they land."""
+        rows = [job.row for job in jobs]
+        holders = [holder for job in jobs for holder in job.holders]
+        if self._mode == "copy":
+            # The COPY text is made here (a few string joins) and only sent from the thread,
+            # which then needs the GIL for next to nothing while the server inserts and indexes
+            # on its own core.
+            data = (
+                "".join(map(_license_line, rows)).encode("utf-8"),
+                "".join(map(_holder_line, holders)).encode("utf-8"),
+            )
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-copy")
+            self._futures.append(self._pool.submit(self._copy, *data))
+            return
+        try:
+            if self._mode == "executemany":
+                self._raw.executemany(_insert_sql("licenses", _LICENSE_COLUMNS), rows)
+                self._raw.executemany(_insert_sql("license_holders", _HOLDER_COLUMNS), holders)
+            else:
+                self._session.execute(
+                    insert(License.__table__),  # type: ignore[arg-type]
+                    [dict(zip(_LICENSE_COLUMNS, row, strict=True)) for row in rows],
+                )
+                self._session.execute(
+                    insert(LicenseHolder.__table__),  # type: ignore[arg-type]
+                    [dict(zip(_HOLDER_COLUMNS, holder, strict=True)) for holder in holders],
+                )
+        except self._integrity:
+            raise _concurrent() from None
+
+    def finish(self) -> None:
+        """Wait until every row written so far is in the database (or raise its error)."""
+        futures, self._futures = self._futures, []
+        try:
+            for future in futures:
+                future.result()
+        except self._integrity:
+            raise _concurrent() from None
+
+    def close(self) -> None:
+        """Stop the background thread (after any COPY it is running)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def _copy(self, licenses: bytes, holders: bytes) -> None:
+        with self._raw.cursor() as cursor:
+            with cursor.copy(_copy_sql("licenses", _LICENSE_COLUMNS)) as copy:
+                copy.write(licenses)
+            with cursor.copy(_copy_sql("license_holders", _HOLDER_COLUMNS)) as copy:
+                copy.write(holders)
+
+
+def _license_line(row: list[Any]) -> str:
+    """One licenses row in COPY text format (the column order of ``_LICENSE_COLUMNS``)."""
+    (
+        license_id,
+        record_key,
+        version,
+        serial,
+        license_type,
+        issuer,
+        status,
+        status_seq,
+        status_index,
+        valid_from,
+        valid_until,
+        issued_at,
+        changed_at,
+        row_hash,
+        source,
+        batch_id,
+        as_of,
+        key_id,
+        credential,
+    ) = row
+    # Identifiers, codes, statuses, numbers, timestamps and base64url tokens cannot hold a tab,
+    # newline or backslash (our formats, the record's validation); free text is escaped.
+    return (
+        f"{license_id}\t{_escape(record_key)}\t{version}\t{serial}\t{license_type}\t{issuer}"
+        f"\t{status}\t{status_seq}\t{status_index}\t{valid_from or _NULL}\t{valid_until or _NULL}"
+        f"\t{issued_at}\t{changed_at or _NULL}\t{_escape(row_hash)}\t{_escape(source)}"
+        f"\t{_escape(batch_id)}\t{as_of}\t{_escape(key_id)}\t{_escape(credential)}\n"
+    )
+
+
+def _holder_line(holder: tuple[str, ...]) -> str:
+    # Role and kind are codes, holder_key hex, id_masked ASCII letters, digits and "*"
+    # (HolderRef checks them) and the license id is ours, so the line is checked, not escaped.
+    line = "\t".join(holder)
+    if line.count("\t") != len(holder) - 1 or _needs_escape(line):
+        line = "\t".join(map(_escape, holder))
+    return line + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.translate(_COPY_ESCAPES) if _needs_escape(text) else text
+
+
+def _needs_escape(text: str) -> bool:
+    # Four memchr scans: cheaper than a regular expression over a 2 KB token.
+    return "\\" in text or "\t" in text or "\n" in text or "\r" in text
+
+
+_NULL: Final = "\\N"
+_COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _concurrent() -> ConcurrentIssuanceError:
+    return ConcurrentIssuanceError(
+        "another issuer wrote one of these licenses first; roll back and retry"
+    )
+
+
+def _insert_sql(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _copy_sql(table: str, columns: Sequence[str]) -> str:
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+
+
+def _converter(column_type: Any, dialect: Dialect, *, mode: str) -> Callable[[Any], Any]:
+    """The column type's bind processor, memoized per value (a batch repeats its dates).
+
+    For COPY the result is the text PostgreSQL reads (``str`` of a date or an aware datetime).
+    """
+    if mode == "core":
+        return _same
+    process = column_type.dialect_impl(dialect).bind_processor(dialect) or _same
+    finish = str if mode == "copy" else _same
+    cache: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        if value is None:
+            return None
+        found = cache.get(value)
+        if found is None:
+            found = cache[value] = finish(process(value))
+        return found
+
+    return convert
+
+
+def _same(value: Any) -> Any:
+    return value

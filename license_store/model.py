@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -92,6 +93,13 @@ class Base(DeclarativeBase):
 
 
 metadata = Base.metadata
+
+# Status-list indexes on PostgreSQL come from this sequence, so several issuers can run at once
+# (a sequence never blocks and is never rolled back: a number drawn and not used is a harmless
+# gap in the lists). Databases without sequences take the highest index + 1.
+STATUS_INDEX_SEQUENCE: Final = Sequence(
+    "license_status_index_seq", start=0, minvalue=0, metadata=metadata
+)
 
 
 class SigningKey(Base):

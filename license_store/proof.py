@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -132,3 +132,45 @@ def verify_proof(
     except CanonicalizationError:
         raise VerificationError("malformed") from None
     ed25519.verify(key, data, signature)
+
+
+# A 64-byte value is below 58**90: nine chunks of ten base-58 digits, each chunk below 2**63.
+_SIGNATURE_BYTES: Final = 64
+_CHUNKS: Final = 9
+_CHUNK: Final = 58**10
+
+
+def encode_signatures(signatures: Sequence[bytes]) -> list[bytes]:
+    """Return the multibase base58btc proof values (``z...``, ASCII) of many signatures at once.
+
+    Equal to ``multikey.encode_base58btc`` one by one (the tests check it), about twice as fast
+    for a batch: Python splits each number into nine ten-digit chunks, numpy writes the digits
+    of the whole batch in one go. Values other than 64 bytes take the one-by-one path.
+    """
+    import numpy as np  # here: verification never needs it
+
+    if not signatures or any(len(value) != _SIGNATURE_BYTES for value in signatures):
+        return [multikey.encode_base58btc(value).encode("ascii") for value in signatures]
+    chunks: list[int] = []
+    append = chunks.append
+    for value in signatures:
+        number = int.from_bytes(value, "big")
+        for _ in range(_CHUNKS):
+            number, rest = divmod(number, _CHUNK)
+            append(rest)
+    width = 10 * _CHUNKS
+    table = np.array(chunks, dtype=np.int64).reshape(len(signatures), _CHUNKS)[:, ::-1]
+    powers = np.array([58**k for k in range(9, -1, -1)], dtype=np.int64)
+    alphabet = np.frombuffer(_ALPHABET, dtype=np.uint8)
+    text = alphabet[(table[:, :, None] // powers) % 58].tobytes()
+    out = []
+    for n, value in enumerate(signatures):
+        digits = text[n * width : (n + 1) * width].lstrip(b"1")
+        if not value[0]:
+            # Leading zero bytes are written as "1"s (base58btc keeps them).
+            digits = b"1" * (len(value) - len(value.lstrip(b"\0"))) + digits
+        out.append(b"z" + digits)
+    return out
+
+
+_ALPHABET: Final = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

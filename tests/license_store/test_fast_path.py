@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base58
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from license_store.canonical import canonicalize, canonicalize_plain
+from license_store.error import CanonicalizationError
 from license_store.identifier import IdentifierScope, format_identifier, parse_identifier
-from license_store.multikey import b58decode, b58encode
+from license_store.multikey import b58decode, b58encode, encode_base58btc
+from license_store.proof import encode_signatures
 
 # JSON values of every kind, keys and strings across the BMP and beyond (not lone surrogates).
 _text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -79,3 +82,83 @@ def test_identifier_scope_equals_format_identifier(serial: int, version: int) ->
         type_code=scope.type_code, issuer_code=scope.issuer_code, serial=serial, version=version
     )
     assert parse_identifier(text).serial == serial
+
+
+# What the msgspec fast path must get right, stressed on purpose: every C0 control, DEL, the
+# JavaScript line separators, non-ASCII BMP text, astral characters (in values; keys beside
+# U+E000-U+FFFF where UTF-16 and code-point order disagree go through rfc8785), and integers at
+# and beyond the binary64-safe edge.
+_tricky_chars = st.sampled_from(
+    [chr(c) for c in range(0x20)]
+    + ["\x7f", "\u2028", "\u2029", '"', "\\", "/", "é", "中", "\ufb33", "\uffff", "\U0001f602"]
+)
+_tricky_text = st.text(_tricky_chars | st.characters(exclude_categories=("Cs",)), max_size=16)
+_tricky_keys = st.text(
+    _tricky_chars.filter(lambda c: c <= "\uffff")
+    | st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)),
+    max_size=8,
+)
+_edge_ints = st.sampled_from([0, 1, -1, 2**53 - 1, -(2**53 - 1)]) | st.integers(
+    -(2**53) + 1, 2**53 - 1
+)
+_tricky_plain = st.recursive(
+    st.none() | st.booleans() | _edge_ints | _tricky_text,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_tricky_keys, inner, max_size=6),
+    max_leaves=40,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_tricky_plain)
+def test_fast_path_equals_rfc8785_on_controls_non_ascii_and_astral(value: object) -> None:
+    expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    assert canonicalize_plain(value) == expected
+    assert canonicalize(value) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.dictionaries(
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=4)
+        | st.sampled_from(["\U0001f602", "\ufb33", "\ue000"]),
+        _tricky_text | st.integers(-(2**70), 2**70),
+        max_size=6,
+    )
+)
+def test_canonicalize_falls_back_for_astral_keys_and_large_ints(value: dict[str, object]) -> None:
+    # Keys above U+FFFF and integers beyond 2**53 - 1 are not plain: rfc8785 decides, the same
+    # bytes or the same refusal.
+    try:
+        expected = rfc8785.dumps(value)  # type: ignore[arg-type]
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(CanonicalizationError):
+            canonicalize(value)
+    else:
+        assert canonicalize(value) == expected
+
+
+def test_subclasses_and_lone_surrogates_leave_the_fast_path() -> None:
+    class Code(str):
+        pass
+
+    value = {Code("b"): Code("x"), "a": [1, "\u2028"]}
+    assert canonicalize_plain(value) == rfc8785.dumps(value)  # type: ignore[arg-type]
+    with pytest.raises(CanonicalizationError):
+        canonicalize_plain({"a": "\ud800"})
+
+
+# 64-byte values (Ed25519 signatures), some with leading zero bytes (written as "1"s), up to all.
+_signatures = st.binary(min_size=64, max_size=64) | st.builds(
+    lambda zeros, rest: (b"\0" * zeros + rest)[:64],
+    st.integers(1, 64),
+    st.binary(min_size=64, max_size=64),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_signatures, min_size=1, max_size=40) | st.lists(st.binary(max_size=80), max_size=5)
+)
+def test_batch_proof_values_equal_one_by_one_base58btc(signatures: list[bytes]) -> None:
+    expected = [encode_base58btc(value).encode("ascii") for value in signatures]
+    assert encode_signatures(signatures) == expected

@@ -1,0 +1,70 @@
+"""Rows issue() writes in bulk (COPY on PostgreSQL, executemany on SQLite) read back exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy.orm import Session
+
+from catalog_schemas.cipher import FieldCipher
+from license_store.issuance import issue
+from license_store.record import LicenseRecord
+from license_store.signer import Ed25519Signer
+from license_store.store import credential_of, current_license
+
+MakeRecord = Callable[..., LicenseRecord]
+
+# Free text that COPY's text format must escape, or could mistake for NULL.
+AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "\\N", "carriage\rreturn", "\\.", "中文 é"]
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_free_text_columns_survive_the_bulk_write(
+    session: Session,
+    signer: Ed25519Signer,
+    cipher: FieldCipher,
+    make_record: MakeRecord,
+    issuer_did: str,
+    type_codes: dict[str, str],
+    issuer_codes: dict[str, str],
+    now: dt.datetime,
+    text: str,
+) -> None:
+    record = make_record(
+        7,
+        record_key=f"marriage_certificate:dca:{text}",
+        source=f"src {text}",
+        batch_id=f"batch {text}",
+        row_hash=f"hash {text}",
+        valid_until=dt.date(2030, 1, 31),
+    )
+    plain = make_record(8, valid_from=None)
+    issue(
+        session=session,
+        records=[record, plain],
+        signer=signer,
+        cipher=cipher,
+        issuer_did=issuer_did,
+        type_codes=type_codes,
+        issuer_codes=issuer_codes,
+        now=now,
+    )
+    session.commit()
+    session.expunge_all()
+    stored = current_license(session=session, record_key=record.record_key)
+    assert stored is not None
+    assert (stored.source, stored.batch_id, stored.row_hash) == (
+        record.source,
+        record.batch_id,
+        record.row_hash,
+    )
+    assert (stored.valid_from, stored.valid_until) == (record.valid_from, dt.date(2030, 1, 31))
+    assert stored.issued_at == now and stored.as_of == record.as_of
+    assert stored.status_changed_at is None
+    assert [h.id_masked for h in stored.holders] == [h.id_masked for h in record.holders]
+    credential = credential_of(stored, cipher)
+    assert credential["credentialSubject"]["licenseNumber"] == record.license_no
+    other = current_license(session=session, record_key=plain.record_key)
+    assert other is not None and other.valid_from is None and other.valid_until is None
