@@ -23,7 +23,7 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
@@ -287,6 +287,18 @@ def append(*, session: Session, entry: Entry) -> int:
     return append_entries(session=session, entries=[entry])[0]
 
 
+def _fail(
+    futures: Iterable[concurrent.futures.Future[int] | asyncio.Future[int]],
+    cause: BaseException | None,
+) -> None:
+    """Answer each waiting call with AuditUnavailableError: its row was not written."""
+    for future in futures:
+        if not future.done():
+            failure = AuditUnavailableError("the audit log could not be written")
+            failure.__cause__ = cause
+            future.set_exception(failure)
+
+
 @dataclass
 class _Pending:
     entry: Entry
@@ -374,11 +386,7 @@ class AuditWriter:
                 self._write(batch)
             except Exception as exc:  # a bug must not leave calls waiting forever
                 logger.exception("audit writer failed on a batch of %d", len(batch))
-                for pending in batch:
-                    if not pending.future.done():
-                        failure = AuditUnavailableError("the audit log could not be written")
-                        failure.__cause__ = exc
-                        pending.future.set_exception(failure)
+                _fail((pending.future for pending in batch), exc)
 
     def _append(self, entries: list[Entry]) -> list[int]:
         if self._engine.dialect.name == "postgresql":
@@ -422,10 +430,7 @@ class AuditWriter:
                 self._on_commit(len(batch))
             return
         logger.error("audit batch of %d could not be written", len(batch))
-        for pending in batch:
-            failure = AuditUnavailableError("the audit log could not be written")
-            failure.__cause__ = error
-            pending.future.set_exception(failure)
+        _fail((pending.future for pending in batch), error)
 
 
 class AsyncAuditWriter:
@@ -526,11 +531,7 @@ class AsyncAuditWriter:
                 self._on_commit(len(batch))
             return
         logger.error("audit batch of %d could not be written", len(batch))
-        for _, future in batch:
-            if not future.done():
-                failure = AuditUnavailableError("the audit log could not be written")
-                failure.__cause__ = error
-                future.set_exception(failure)
+        _fail((future for _, future in batch), error)
 
     async def _append(self, entries: list[Entry]) -> list[int]:
         if self._connection is None:

@@ -93,10 +93,21 @@ def record_consent(
     return consent
 
 
-def revoke_consent(*, session: Session, consent_id: str, by: str, now: dt.datetime) -> Consent:
-    """Revoke a consent recorded by or for ``by``; ConflictError if it was already revoked."""
+def revoke_consent(
+    *,
+    session: Session,
+    consent_id: str,
+    by: str,
+    now: dt.datetime,
+    holder_key: str | None = None,
+) -> Consent:
+    """Revoke a consent recorded by or for ``by`` or, with ``holder_key``, any consent of that
+    holder (at the holder's request); ConflictError if it was already revoked."""
     consent = session.get(Consent, consent_id, with_for_update=True)
-    if consent is None or by not in (consent.consumer, consent.recorded_by):
+    if holder_key is not None:
+        if consent is None or consent.holder_key != holder_key:
+            raise ConsentNotFoundError("the holder has no consent with this id")
+    elif consent is None or by not in (consent.consumer, consent.recorded_by):
         raise ConsentNotFoundError("no consent with this id was recorded by or for you")
     if consent.revoked_at is not None:
         raise ConflictError("this consent was already revoked", code="consent_revoked")
@@ -312,14 +323,9 @@ def revoke_for_holder(
     try:
         check_call(call, hub=hub, operation="consent")
         _canonical, key = resolve_holder(hub, holder_kind, id_number)
-        consent = session.get(Consent, consent_id, with_for_update=True)
-        if consent is None or consent.holder_key != key:
-            raise ConsentNotFoundError("the holder has no consent with this id")
-        if consent.revoked_at is not None:
-            raise ConflictError("this consent was already revoked", code="consent_revoked")
-        consent.revoked_at = now
-        consent.revoked_by = call.consumer.name
-        session.flush()
+        consent = revoke_consent(
+            session=session, consent_id=consent_id, by=call.consumer.name, now=now, holder_key=key
+        )
     except OneHubError as exc:
         session.rollback()
         audit(call.entry(at=now, action="consent_revoke", holder_key=key, result=exc.code))

@@ -1,9 +1,10 @@
-"""FastAPI dependencies and the one way a call on a holder's data is served (:func:`serve_call`).
+"""FastAPI dependencies and the two ways a call on a holder's data is served.
 
-A holder call runs its database work in one worker thread (authentication, rate limit, the
-call itself, all in one session), submits its audit row to the process's AuditWriter, and
-answers only once that row is committed: the event loop awaits the commit, so the rows of
-concurrent calls share one group commit.
+:func:`serve_call` runs the call's database work in one worker thread (authentication, rate
+limit, the call itself, all in one session). :func:`serve_read`, for lookups and material
+checks, reads through the app's Reader on the event loop. Either way the call's audit rows go
+to the process's audit writer and the answer leaves only once they are committed: the event
+loop awaits the commit, so the rows of concurrent calls share one group commit.
 """
 
 from __future__ import annotations
