@@ -27,7 +27,7 @@ few seconds apart) are steadier than the rates.
 ``--db-url`` may be given more than once (one section per backend); a PostgreSQL database's
 license tables are dropped and re-created, so point it at a scratch database.
 
-Results go to bench/results/issuance.md.
+Results go to bench/results/issuance.md (or ``--out``).
 """
 
 from __future__ import annotations
@@ -385,7 +385,9 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
     ]
 
 
-def write(results: list[tuple[str | None, dict[str, Any]]], args: argparse.Namespace) -> None:
+def write(
+    results: list[tuple[str | None, dict[str, Any]]], args: argparse.Namespace, out: Path
+) -> None:
     """Write the results tables with the command that reproduced them."""
     command = (
         f".venv/bin/python bench/issuance.py --licenses {args.licenses}"
@@ -435,9 +437,9 @@ def write(results: list[tuple[str | None, dict[str, Any]]], args: argparse.Names
         " fit in the time of one more signature.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {out}")
 
 
 def main() -> None:
@@ -452,6 +454,9 @@ def main() -> None:
         help="'sqlite' (a file in a temp folder, the default) or a PostgreSQL URL whose license"
         " tables are DROPPED and re-created; may be given more than once",
     )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"where the results go (default: {RESULTS})"
+    )
     args = parser.parse_args()
     results = []
     for url in args.db_url or ["sqlite"]:
@@ -462,7 +467,7 @@ def main() -> None:
         before = os.getloadavg()[0]
         result = run(args.licenses, args.repeats, args.batch, db_url)
         results.append((db_url, result | {"load_before": before, "load_after": os.getloadavg()[0]}))
-    write(results, args)
+    write(results, args, args.out)
 
 
 if __name__ == "__main__":
