@@ -11,9 +11,11 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.orm import sessionmaker
+from starlette.types import Receive, Scope, Send
 
 from exchange.api import problem
 from exchange.api.deps import CallerCache
+from exchange.api.hot import HotPath
 from exchange.api.rate_limit import ConsumerRateLimiter
 from exchange.api.routes import (
     catalog,
@@ -44,6 +46,19 @@ Send `X-Request-ID` to tie a call to its audit row (the API makes one up otherwi
 """
 
 
+class ExchangeApp(FastAPI):
+    """The FastAPI app, with lookups and material checks taken first by the hot path."""
+
+    hot: HotPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hot = self.hot
+        if hot is not None and hot.take(scope):
+            await hot(scope, receive, send, super().__call__)
+        else:
+            await super().__call__(scope, receive, send)
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """How the API runs; built by the composition root (onehub.asgi)."""
@@ -58,9 +73,12 @@ class ApiConfig:
     # Worker threads serving calls at once (anyio's default is 40); keep the database pool at
     # least this large.
     threads: int = 16
+    # Serve lookups and material checks through exchange.api.hot (False: every request goes
+    # through the framework; the answers are the same, tests/exchange/test_api_hot.py).
+    hot_path: bool = True
 
 
-def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
+def create_app(hub: Hub, config: ApiConfig | None = None) -> ExchangeApp:
     """The API over ``hub``."""
     config = config or ApiConfig()
     metrics = Metrics(multiprocess_dir=config.metrics_dir)
@@ -93,7 +111,9 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
         if hub.engine.dialect.name == "postgresql"
         else SessionReader(read_sessions)
     )
-    app = FastAPI(title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = ExchangeApp(
+        title="OneHub exchange", version="1", description=DESCRIPTION, lifespan=lifespan
+    )
     app.state.hub = hub
     app.state.read_sessions = read_sessions
     app.state.reader = reader
@@ -120,6 +140,8 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> FastAPI:
 
     install_pages(app)
     app.add_middleware(Telemetry, metrics=metrics, max_body_bytes=config.max_body_bytes)
+    if config.hot_path:
+        app.hot = HotPath(app.state, metrics, max_body_bytes=config.max_body_bytes)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

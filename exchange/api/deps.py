@@ -21,6 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.datastructures import State
 
 from exchange.access import Call
 from exchange.api.rate_limit import ConsumerRateLimiter
@@ -58,7 +59,7 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _presented(credentials: HTTPAuthorizationCredentials | None) -> str | None:
+def presented_key(credentials: HTTPAuthorizationCredentials | None) -> str | None:
     return credentials.credentials if credentials else None
 
 
@@ -71,7 +72,7 @@ def _caller(request: Request, session: Session, presented: str | None) -> Consum
 
 def get_caller(request: Request, session: SessionDep, credentials: BearerDep) -> Consumer:
     """The consumer whose key the request carries, within its rate limit."""
-    return _caller(request, session, _presented(credentials))
+    return _caller(request, session, presented_key(credentials))
 
 
 CallerDep = Annotated[Consumer, Depends(get_caller)]
@@ -123,7 +124,7 @@ async def serve_call(
     hub: Hub = request.app.state.hub
     sessions: sessionmaker[Session] = hub.sessions if write else request.app.state.read_sessions
     recorder = AuditRecorder(request.app.state.audit_writer)
-    presented = _presented(credentials)
+    presented = presented_key(credentials)
 
     def run() -> T:
         with sessions() as session:
@@ -161,8 +162,8 @@ class CallerCache:
 
 
 async def serve_read(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None,
+    state: State,
+    presented: str | None,
     work: Callable[[Consumer, AuditRecorder, Prefetched | None], Awaitable[T]],
     *,
     holder_key: str | None = None,
@@ -171,22 +172,23 @@ async def serve_read(
     its audit is durable: the path of lookups and material checks (no worker thread when the
     reader is asynchronous, as on PostgreSQL).
 
+    ``state``: the app's state; ``presented``: the bearer key the request carries, if any.
     ``holder_key``: the holder the body names, if its ID number is valid; the holder's rows are
     then read with the caller's in one round trip and handed to ``work`` (which uses them only
     once it has checked the caller and the call).
     """
-    reader: Reader = request.app.state.reader
-    recorder = AuditRecorder(request.app.state.audit_writer)
+    reader: Reader = state.reader
+    recorder = AuditRecorder(state.audit_writer)
     try:
-        key_id, secret = parse_key(_presented(credentials))
+        key_id, secret = parse_key(presented)
         prefetched: Prefetched | None = None
         if holder_key is None:
             row = await reader.consumer(key_id)
         else:
             row, prefetched = await reader.caller_and_holder(key_id, holder_key)
-        callers: CallerCache = request.app.state.callers
+        callers: CallerCache = state.callers
         caller = callers.admit(row, secret)
-        limiter: ConsumerRateLimiter = request.app.state.rate_limiter
+        limiter: ConsumerRateLimiter = state.rate_limiter
         limiter.hit(caller)
         return await work(caller, recorder, prefetched)
     finally:
@@ -212,13 +214,13 @@ class ItemCallBody(Protocol):
     def restricted_until(self) -> dt.date | None: ...
 
 
-def item_call(caller: Consumer, body: ItemCallBody, request: Request) -> Call:
+def item_call(caller: Consumer, body: ItemCallBody, request_id: str | None) -> Call:
     """The Call (who, why, for which service item) that a body-carrying request makes."""
     return Call(
         consumer=caller,
         purpose=body.purpose,
         service_item=body.service_item,
-        request_id=request_id_of(request),
+        request_id=request_id,
         restricted_until=body.restricted_until,
     )
 

@@ -82,20 +82,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OneHubError)
     async def _onehub(_request: Request, exc: OneHubError) -> JSONResponse:
-        status = (
-            404
-            if isinstance(exc, CatalogError) and exc.code == "catalog_unknown_reference"
-            else exc.http_status
-        )
-        if status >= 500 and status != 503:
-            logger.error("request failed: %s (%s)", exc.code, type(exc).__name__)
-            return problem(status, exc.code, "Internal error")
-        headers = None
-        if isinstance(exc, RateLimitedError):
-            headers = {"Retry-After": str(exc.retry_after)}
-        elif status == 503:
-            headers = {"Retry-After": "1"}
-        return problem(status, exc.code, exc.code.replace("_", " "), exc.message, headers)
+        return onehub_problem(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -117,14 +104,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database(_request: Request, exc: OperationalError) -> JSONResponse:
-        # The database went away (a restart, a dropped connection): the pool replaces the
-        # connection, and the client may retry.
-        logger.warning("database unavailable: %s", type(exc.orig).__name__)
-        return problem(
-            503, "database_unavailable", "database unavailable", None, {"Retry-After": "1"}
-        )
+        return database_problem(exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        logger.error("unexpected %s", type(exc).__name__)
-        return problem(500, "internal_error", "Internal error")
+        return unexpected_problem(exc)
+
+
+def onehub_problem(exc: OneHubError) -> JSONResponse:
+    """The answer to a OneHubError: its status and stable code (500s without their detail)."""
+    status = (
+        404
+        if isinstance(exc, CatalogError) and exc.code == "catalog_unknown_reference"
+        else exc.http_status
+    )
+    if status >= 500 and status != 503:
+        logger.error("request failed: %s (%s)", exc.code, type(exc).__name__)
+        return problem(status, exc.code, "Internal error")
+    headers = None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
+    elif status == 503:
+        headers = {"Retry-After": "1"}
+    return problem(status, exc.code, exc.code.replace("_", " "), exc.message, headers)
+
+
+def database_problem(exc: OperationalError) -> JSONResponse:
+    """The database went away (a restart, a dropped connection): the pool replaces the
+    connection, and the client may retry."""
+    logger.warning("database unavailable: %s", type(exc.orig).__name__)
+    return problem(503, "database_unavailable", "database unavailable", None, {"Retry-After": "1"})
+
+
+def unexpected_problem(exc: Exception) -> JSONResponse:
+    """A 500 that names no more than the exception's type (in the log, not the body)."""
+    logger.error("unexpected %s", type(exc).__name__)
+    return problem(500, "internal_error", "Internal error")

@@ -22,7 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-_REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+REQUEST_ID: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 _BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
 
@@ -84,7 +84,7 @@ class Telemetry:
         request_id = ""
         length: int | None = None
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
+            if name == b"x-request-id" and REQUEST_ID.fullmatch(value):
                 request_id = value.decode("ascii")
             elif name == b"content-length" and value.isdigit():
                 length = int(value)

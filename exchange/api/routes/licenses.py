@@ -88,7 +88,7 @@ async def post_annotated_copy(
     `license_not_valid` otherwise)."""
 
     def work(session: Session, caller: Consumer, audit: AuditRecorder) -> AnnotatedCopyOut:
-        call = item_call(caller, body, request)
+        call = item_call(caller, body, request_id_of(request))
         copy = annotated_copy(
             hub=request.app.state.hub,
             session=session,

@@ -1,12 +1,28 @@
-"""POST /v1/lookups: one-number lookup; POST /v1/material-checks: what a counter may skip."""
+"""POST /v1/lookups: one-number lookup; POST /v1/material-checks: what a counter may skip.
+
+The two calls are also served by :mod:`exchange.api.hot` without the framework's layers (a
+well-formed request's body decoded by msgspec); both ways run :func:`run_lookup` and
+:func:`run_material_check`, and whatever the hot path does not take comes here.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import State
 
-from exchange.api.deps import AuditRecorder, BearerDep, encoded_response, item_call, serve_read
+from catalog_schemas.holder import HolderKind
+from exchange.api.deps import (
+    AuditRecorder,
+    BearerDep,
+    ItemCallBody,
+    encoded_response,
+    item_call,
+    presented_key,
+    request_id_of,
+    serve_read,
+)
 from exchange.api.problem import responses
 from exchange.api.schemas import (
     LookupRequest,
@@ -21,13 +37,73 @@ from exchange.reader import Prefetched
 router = APIRouter(prefix="/v1", tags=["lookups"])
 
 
-def _hint(request: Request, body: LookupRequest | MaterialCheckRequest) -> HolderHint | None:
+class HolderCallBody(ItemCallBody, Protocol):
+    """The body of a lookup or material check (LookupRequest, MaterialCheckRequest, or the hot
+    path's msgspec structs)."""
+
+    @property
+    def id_number(self) -> str: ...
+
+    @property
+    def holder_kind(self) -> HolderKind | None: ...
+
+
+def _hint(state: State, body: HolderCallBody) -> HolderHint | None:
     return holder_hint(
-        request.app.state.hub,
+        state.hub,
         service_item=body.service_item,
         holder_kind=body.holder_kind,
         id_number=body.id_number,
     )
+
+
+async def run_lookup(
+    state: State, body: HolderCallBody, presented: str | None, request_id: str | None
+) -> LookupResult:
+    """A lookup's answer, once its audit row is durable (or the OneHubError that refuses it)."""
+    hint = _hint(state, body)
+
+    async def work(caller: Consumer, audit: AuditRecorder, rows: Prefetched | None) -> LookupResult:
+        return lookup(
+            prefetched=rows,
+            hint=hint,
+            hub=state.hub,
+            call=item_call(caller, body, request_id),
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            audit=audit,
+        )
+
+    return await serve_read(state, presented, work, holder_key=hint.key if hint else None)
+
+
+async def run_material_check(
+    state: State, body: HolderCallBody, presented: str | None, request_id: str | None
+) -> dict[str, Any]:
+    """A material check's answer, once its audit row is durable."""
+    hint = _hint(state, body)
+
+    async def work(
+        caller: Consumer, audit: AuditRecorder, rows: Prefetched | None
+    ) -> dict[str, Any]:
+        result = check_materials(
+            prefetched=rows,
+            hint=hint,
+            hub=state.hub,
+            call=item_call(caller, body, request_id),
+            id_number=body.id_number,
+            holder_kind=body.holder_kind,
+            audit=audit,
+        )
+        return {
+            "service_item": result.service_item,
+            "holder_kind": result.holder_kind,
+            "id_masked": result.id_masked,
+            "materials": result.materials,
+            "paper_needed": result.paper_needed,
+        }
+
+    return await serve_read(state, presented, work, holder_key=hint.key if hint else None)
 
 
 @router.post(
@@ -43,21 +119,10 @@ async def post_lookup(body: LookupRequest, request: Request, credentials: Bearer
     Intake systems (counter, online_hall, kiosk) must name the service item; the lookup then
     covers only the license types of its materials. Every call is audited before the answer
     leaves."""
-    hint = _hint(request, body)
-
-    async def work(caller: Consumer, audit: AuditRecorder, rows: Prefetched | None) -> LookupResult:
-        return lookup(
-            prefetched=rows,
-            hint=hint,
-            hub=request.app.state.hub,
-            call=item_call(caller, body, request),
-            id_number=body.id_number,
-            holder_kind=body.holder_kind,
-            audit=audit,
-        )
-
     return encoded_response(
-        await serve_read(request, credentials, work, holder_key=hint.key if hint else None)
+        await run_lookup(
+            request.app.state, body, presented_key(credentials), request_id_of(request)
+        )
     )
 
 
@@ -73,28 +138,8 @@ async def post_material_check(
     """For each material the service item requires: `covered` (with the licenses that cover
     it), `missing` (with the reason: applicant_supplies, not_shared, no_valid_license) or
     `consent_required`. `paper_needed` lists what the applicant must still bring."""
-    hint = _hint(request, body)
-
-    async def work(
-        caller: Consumer, audit: AuditRecorder, rows: Prefetched | None
-    ) -> dict[str, Any]:
-        result = check_materials(
-            prefetched=rows,
-            hint=hint,
-            hub=request.app.state.hub,
-            call=item_call(caller, body, request),
-            id_number=body.id_number,
-            holder_kind=body.holder_kind,
-            audit=audit,
-        )
-        return {
-            "service_item": result.service_item,
-            "holder_kind": result.holder_kind,
-            "id_masked": result.id_masked,
-            "materials": result.materials,
-            "paper_needed": result.paper_needed,
-        }
-
     return encoded_response(
-        await serve_read(request, credentials, work, holder_key=hint.key if hint else None)
+        await run_material_check(
+            request.app.state, body, presented_key(credentials), request_id_of(request)
+        )
     )
