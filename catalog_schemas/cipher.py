@@ -123,6 +123,32 @@ class FieldCipher:
             )
         return out
 
+    def encrypt_batch(
+        self, plaintexts: Sequence[bytes], aads: Sequence[str | bytes]
+    ) -> list[bytes]:
+        """:meth:`encrypt` many values, each with its own associated data; ASCII token bytes.
+
+        The same tokens as :meth:`encrypt` (as bytes, ready for a COPY buffer), made with one
+        random read for every nonce of the batch and no per-value call layers.
+        """
+        if len(plaintexts) != len(aads):
+            raise ValueError("plaintexts and aads must have the same length")
+        encrypt = self._aead[self._active_kid].encrypt
+        prefix = f"{self._active_kid}.".encode("ascii")
+        nonces = os.urandom(NONCE_BYTES * len(plaintexts))
+        out: list[bytes] = []
+        append = out.append
+        for n, (data, aad) in enumerate(zip(plaintexts, aads, strict=True)):
+            if not isinstance(data, bytes):
+                raise TypeError("plaintext must be bytes")
+            nonce = nonces[n * NONCE_BYTES : (n + 1) * NONCE_BYTES]
+            raw = nonce + encrypt(nonce, data, _aad_bytes(aad))
+            # base64url without padding: standard base64 with its two letters swapped (a
+            # replace finds the few of each faster than a translate walks every byte).
+            text = binascii.b2a_base64(raw, newline=False).rstrip(b"=")
+            append(prefix + text.replace(b"+", b"-").replace(b"/", b"_"))
+        return out
+
 
 def _aad_bytes(aad: str | bytes) -> bytes:
     # An empty binding would let a token move between rows unnoticed, which is what aad prevents.

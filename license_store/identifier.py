@@ -116,8 +116,9 @@ class IdentifierScope:
     """Identifiers of one (type code, issuer code): validated once, formatted fast in a batch.
 
     ISO 7064 MOD 37,36 is a running state over the characters, so the state after the 39
-    characters of type and issuer code is computed once and only serial and version are
-    folded in per license. The result equals :func:`format_identifier` (the tests check it).
+    characters of type and issuer code is computed once, the state after the first nine serial
+    digits once per ten consecutive serials, and the check character of each (state, last digit,
+    version) once. The result equals :func:`format_identifier` (the tests check it).
     """
 
     def __init__(self, type_code: str, issuer_code: str) -> None:
@@ -126,16 +127,35 @@ class IdentifierScope:
         self.issuer_code = issuer_code
         self._prefix = f"{PREFIX}.{type_code}.{issuer_code}."
         self._state = _fold(_MODULUS // 2, type_code + issuer_code)
+        # serial // 10 -> (state after its nine digits, the identifier up to them);
+        # (that state, serial % 10, version) -> the rest of the identifier, check included.
+        self._heads: dict[int, tuple[int, str]] = {}
+        self._tails: dict[tuple[int, int, int], str] = {}
 
     def format(self, serial: int, version: int) -> str:
         """Return the identifier string of one license version."""
         if not 0 <= serial <= MAX_SERIAL or not 1 <= version <= MAX_VERSION:
             LicenseIdentifier(self.type_code, self.issuer_code, serial, version)  # raises
-        serial_text = f"{serial:0{SERIAL_DIGITS}d}"
-        version_text = f"{version:0{VERSION_DIGITS}d}"
-        state = _fold(self._state, serial_text + version_text)
-        check = _ALPHABET[(1 - ((state or _MODULUS) * 2) % (_MODULUS + 1)) % _MODULUS]
-        return f"{self._prefix}{serial_text}.{version_text}.{check}"
+        head, last = divmod(serial, 10)
+        found = self._heads.get(head)
+        if found is None:
+            if len(self._heads) >= _MEMO:
+                self._heads.clear()
+            digits = f"{head:0{SERIAL_DIGITS - 1}d}"
+            found = self._heads[head] = (_fold(self._state, digits), self._prefix + digits)
+        state, text = found
+        tail = self._tails.get((state, last, version))
+        if tail is None:
+            # At most 36 states x 10 digits x the versions in use: small.
+            version_text = f"{version:0{VERSION_DIGITS}d}"
+            end = _fold(state, f"{last}{version_text}")
+            check = _ALPHABET[(1 - ((end or _MODULUS) * 2) % (_MODULUS + 1)) % _MODULUS]
+            tail = self._tails[(state, last, version)] = f"{last}.{version_text}.{check}"
+        return text + tail
+
+
+# Bound on the per-scope memo of serial prefixes (a batch's serials are consecutive).
+_MEMO: Final = 4096
 
 
 def _fold(state: int, text: str) -> int:

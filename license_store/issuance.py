@@ -13,14 +13,15 @@ come from a sequence on PostgreSQL, so issuers of different license types can ru
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from hashlib import sha256
 from typing import Any, Final
 
+import msgspec
 from sqlalchemy import Dialect, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -60,7 +61,7 @@ from license_store.record import LicenseRecord
 from license_store.signer import BatchSigner, Pending, Signer, submit
 from license_store.status import PIPELINE, Seen, StatusChange, record_changes, transition
 from license_store.status_list import base_url_of, status_entries
-from license_store.store import Cipher
+from license_store.store import BatchCipher, Cipher
 from license_store.timestamp import format_timestamp
 
 logger = logging.getLogger(__name__)
@@ -168,12 +169,12 @@ class _Current:
 
 
 @dataclass(slots=True)
-class _Job:
-    """A license row and its holder rows, waiting for the signature of ``unsigned``."""
+class _Batch:
+    """License rows and their holder rows, waiting for the signatures of ``unsigned``."""
 
-    row: list[Any]
-    holders: Sequence[tuple[str, str, str, str, str]]
-    unsigned: bytes
+    rows: list[list[Any]]
+    holders: list[tuple[str, str, str, str, str]]
+    unsigned: list[bytes]
 
 
 def issue(
@@ -224,7 +225,7 @@ def issue(
     streaming = len(distinct) == len(records)
     next_serial: dict[tuple[str, str], int] = {}
     db_now = writer.timestamp(now)
-    jobs: list[_Job] = []
+    part = _Batch([], [], [])
     carried: list[StatusChange] = []
     to_supersede: list[Seen] = []
     superseded_by: dict[str, str] = {}
@@ -232,22 +233,26 @@ def issue(
     unchanged: list[str] = []
     rejected: list[Rejection] = []
     batch: list[bytes] = []
-    pending: list[tuple[Pending, list[_Job]]] = []
-    signed: list[_Job] = []
+    pending: list[tuple[Pending, _Batch]] = []
+    signed = _Batch([], [], [])
     # A background signer keeps a few batches out; one that signs on the spot is read at once,
     # so the writer gets each batch as early as possible.
     in_flight = IN_FLIGHT if isinstance(signer, BatchSigner) else 1
 
-    def collect(wait: Pending, waiting: list[_Job]) -> None:
+    def collect(wait: Pending, waiting: _Batch) -> None:
         signatures = wait()
-        if len(signatures) != len(waiting):
+        if len(signatures) != len(waiting.rows):
             raise FatalError("the signer returned a different number of signatures than asked")
-        for job, proof_value in zip(waiting, encode_signatures(signatures), strict=True):
-            _sign_row(job, proof_value, proof_head, cipher)
+        tokens = writer.credentials(
+            _seal(waiting, encode_signatures(signatures), proof_head, cipher)
+        )
+        for row, token in zip(waiting.rows, tokens, strict=True):
+            row[_CREDENTIAL] = token
         if streaming:
             writer.write(waiting)
         else:
-            signed.extend(waiting)
+            signed.rows.extend(waiting.rows)
+            signed.holders.extend(waiting.holders)
 
     try:
         for record in records:
@@ -344,15 +349,16 @@ def issue(
                 key_id,
                 None,  # credential_enc, once signed
             ]
-            holders = [
+            part.rows.append(row)
+            part.holders += [
                 (license_id, h.role, h.holder_key, h.kind, mask_id(h.id_number))
                 for h in record.holders
             ]
-            jobs.append(_Job(row, holders, unsigned))
-            batch.append(config_hash + hashlib.sha256(unsigned).digest())
+            part.unsigned.append(unsigned)
+            batch.append(config_hash + sha256(unsigned).digest())
             if len(batch) == SIGN_BATCH:
-                pending.append((submit(signer, batch), jobs))
-                batch, jobs = [], []
+                pending.append((submit(signer, batch), part))
+                batch, part = [], _Batch([], [], [])
                 if len(pending) >= in_flight:
                     collect(*pending.pop(0))
             superseded = None
@@ -386,10 +392,10 @@ def issue(
             issued.append(IssuedLicense(license_id, record.record_key, version, superseded))
 
         if batch:
-            pending.append((submit(signer, batch), jobs))
+            pending.append((submit(signer, batch), part))
         for wait, waiting in pending:
             collect(wait, waiting)
-        if signed:
+        if signed.rows:
             writer.write(signed)
         writer.finish()
     finally:
@@ -465,17 +471,30 @@ def _proof_parts(verification_method: str, now: dt.datetime) -> tuple[bytes, byt
         "verificationMethod": verification_method,
         "proofPurpose": ASSERTION_METHOD,
     }
-    config_hash = hashlib.sha256(canonicalize(config)).digest()
+    config_hash = sha256(canonicalize(config)).digest()
     head = json.dumps(config, ensure_ascii=False, separators=(",", ":"))[:-1]
     return (head + ',"proofValue":"').encode("utf-8"), config_hash
 
 
-def _sign_row(job: _Job, proof_value: bytes, proof_head: bytes, cipher: Cipher) -> None:
+def _seal(
+    batch: _Batch, proof_values: Sequence[bytes], proof_head: bytes, cipher: Cipher
+) -> list[bytes]:
+    """The stored tokens (ASCII) of a batch of signed credentials."""
     # The stored text is the unsigned canonical JSON with the proof appended as its last member:
     # still one JSON object with the same members, without canonicalizing it a second time.
-    signed = b"".join((job.unsigned[:-1], b',"proof":', proof_head, proof_value, b'"}}'))
+    join = b"".join
+    signed = [
+        join((memoryview(unsigned)[:-1], b',"proof":', proof_head, proof_value, b'"}}'))
+        for unsigned, proof_value in zip(batch.unsigned, proof_values, strict=True)
+    ]
+    license_ids = [row[0] for row in batch.rows]
     # The credential names the holders' ID numbers: it is only ever stored encrypted.
-    job.row[_CREDENTIAL] = cipher.encrypt(signed, aad=job.row[0])
+    if isinstance(cipher, BatchCipher):
+        return cipher.encrypt_batch(signed, license_ids)
+    return [
+        cipher.encrypt(text, aad=license_id).encode("ascii")
+        for text, license_id in zip(signed, license_ids, strict=True)
+    ]
 
 
 def _check_codes(
@@ -508,31 +527,39 @@ _CURRENT_COLUMNS: Final = (
     "license_type",
     "issuer_department",
 )
-# PostgreSQL: one array parameter per batch, and a lateral join so every key is an index probe
-# whatever the planner's statistics say (a store that was never analyzed, like a freshly seeded
-# one, would otherwise get sequential scans for long IN lists).
+# The keys go as one JSON array parameter (encoded in C; a driver's array adapter works key by
+# key in Python). PostgreSQL: a lateral join, so every key is an index probe whatever the
+# planner's statistics say (a store that was never analyzed, like a freshly seeded one, would
+# otherwise get sequential scans for long IN lists). SQLite: IN over json_each, which it
+# answers with probes of the (record_key, version) index.
 _CURRENT_PG: Final = text(
     "SELECT "
     + ", ".join(f"l.{name}" for name in _CURRENT_COLUMNS)
-    + " FROM unnest(CAST(:keys AS varchar[])) AS k(record_key)"
+    + " FROM json_array_elements_text(CAST(:keys AS json)) AS k(record_key)"
     " CROSS JOIN LATERAL (SELECT * FROM licenses WHERE licenses.record_key = k.record_key) AS l"
 )
+_CURRENT_SQLITE: Final = text(
+    f"SELECT {', '.join(_CURRENT_COLUMNS)} FROM licenses"
+    " WHERE record_key IN (SELECT value FROM json_each(:keys))"
+)
+_JSON: Final = msgspec.json.Encoder()
 
 
 def _load_current(session: Session, record_keys: set[str]) -> dict[str, _Current]:
     latest: dict[str, _Current] = {}
     if not record_keys:
         return latest
-    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect = session.get_bind().dialect.name
+    query = {"postgresql": _CURRENT_PG, "sqlite": _CURRENT_SQLITE}.get(dialect)
     columns = [getattr(License, name) for name in _CURRENT_COLUMNS]
-    size = 10 * _CHUNK if postgres else _CHUNK
+    size = _CHUNK if query is None else 10 * _CHUNK
     ordered = sorted(record_keys)
     for start in range(0, len(ordered), size):
         chunk = ordered[start : start + size]
         rows = (
-            session.execute(_CURRENT_PG, {"keys": chunk})
-            if postgres
-            else session.execute(select(*columns).where(License.record_key.in_(chunk)))
+            session.execute(select(*columns).where(License.record_key.in_(chunk)))
+            if query is None
+            else session.execute(query, {"keys": _JSON.encode(chunk).decode("utf-8")})
         )
         for row in rows:
             seen = latest.get(row.record_key)
@@ -652,18 +679,26 @@ class _RowWriter:
         self.timestamp = _converter(table.c.issued_at.type, dialect, mode=self._mode)
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future[None]] = []
+        # COPY text of the free-text values a batch repeats (source, batch id, key id).
+        self._escaped: dict[str, str] = {}
 
-    def write(self, jobs: Sequence[_Job]) -> None:
-        """Write the (signed) rows of some jobs; on PostgreSQL this returns before they land."""
-        rows = [job.row for job in jobs]
-        holders = [holder for job in jobs for holder in job.holders]
+    def credentials(self, tokens: list[bytes]) -> list[Any]:
+        """The credential column's values of some tokens: bytes for COPY, else str."""
+        if self._mode == "copy":
+            return tokens
+        return [token.decode("ascii") for token in tokens]
+
+    def write(self, batch: _Batch) -> None:
+        """Write the (signed) rows of a batch; on PostgreSQL this returns before they land."""
+        rows = batch.rows
+        holders = batch.holders
         if self._mode == "copy":
             # The COPY text is made here (a few string joins) and only sent from the thread,
             # which then needs the GIL for next to nothing while the server inserts and indexes
             # on its own core.
             data = (
-                "".join(map(_license_line, rows)).encode("utf-8"),
-                "".join(map(_holder_line, holders)).encode("utf-8"),
+                _license_lines(rows, self._escaped),
+                _holder_lines(holders),
             )
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-copy")
@@ -708,9 +743,13 @@ class _RowWriter:
                 copy.write(holders)
 
 
-def _license_line(row: list[Any]) -> str:
-    """One licenses row in COPY text format (the column order of ``_LICENSE_COLUMNS``)."""
-    (
+def _license_lines(rows: Sequence[list[Any]], escaped: dict[str, str]) -> bytes:
+    """Licenses rows in COPY text format (the column order of ``_LICENSE_COLUMNS``)."""
+    if len(escaped) > _ESCAPED_MEMO:
+        escaped.clear()
+    parts: list[bytes] = []
+    append = parts.append
+    for (
         license_id,
         record_key,
         version,
@@ -730,24 +769,48 @@ def _license_line(row: list[Any]) -> str:
         as_of,
         key_id,
         credential,
-    ) = row
-    # Identifiers, codes, statuses, numbers, timestamps and base64url tokens cannot hold a tab,
-    # newline or backslash (our formats, the record's validation); free text is escaped.
-    return (
-        f"{license_id}\t{_escape(record_key)}\t{version}\t{serial}\t{license_type}\t{issuer}"
-        f"\t{status}\t{status_seq}\t{status_index}\t{valid_from or _NULL}\t{valid_until or _NULL}"
-        f"\t{issued_at}\t{changed_at or _NULL}\t{_escape(row_hash)}\t{_escape(source)}"
-        f"\t{_escape(batch_id)}\t{as_of}\t{_escape(key_id)}\t{_escape(credential)}\n"
-    )
+    ) in rows:
+        # Identifiers, codes, statuses, numbers and timestamps cannot hold a tab, newline or
+        # backslash (our formats, the record's validation), nor can the token (a key id and
+        # base64url); free text is escaped, the values a batch repeats from a memo.
+        if _needs_escape(record_key + row_hash):
+            record_key, row_hash = _escape(record_key), _escape(row_hash)
+        fixed = escaped.get(source)
+        if fixed is None:
+            fixed = escaped[source] = _escape(source)
+        source = fixed
+        fixed = escaped.get(batch_id)
+        if fixed is None:
+            fixed = escaped[batch_id] = _escape(batch_id)
+        batch_id = fixed
+        fixed = escaped.get(key_id)
+        if fixed is None:
+            fixed = escaped[key_id] = _escape(key_id)
+        append(
+            f"{license_id}\t{record_key}\t{version}\t{serial}\t{license_type}\t{issuer}"
+            f"\t{status}\t{status_seq}\t{status_index}\t{valid_from or _NULL}"
+            f"\t{valid_until or _NULL}\t{issued_at}\t{changed_at or _NULL}\t{row_hash}"
+            f"\t{source}\t{batch_id}\t{as_of}\t{fixed}\t".encode()
+        )
+        append(credential)
+        append(b"\n")
+    return b"".join(parts)
 
 
-def _holder_line(holder: tuple[str, ...]) -> str:
+def _holder_lines(holders: Sequence[tuple[str, ...]]) -> bytes:
+    """License holder rows in COPY text format (the column order of ``_HOLDER_COLUMNS``)."""
     # Role and kind are codes, holder_key hex, id_masked ASCII letters, digits and "*"
-    # (HolderRef checks them) and the license id is ours, so the line is checked, not escaped.
-    line = "\t".join(holder)
-    if line.count("\t") != len(holder) - 1 or _needs_escape(line):
-        line = "\t".join(map(_escape, holder))
-    return line + "\n"
+    # (HolderRef checks them) and the license id is ours, so the text is checked as a whole
+    # (every tab and newline where the format puts one, no backslash or CR), not escaped.
+    text = "".join([f"{a}\t{b}\t{c}\t{d}\t{e}\n" for a, b, c, d, e in holders])
+    if (
+        text.count("\t") != 4 * len(holders)
+        or text.count("\n") != len(holders)
+        or "\\" in text
+        or "\r" in text
+    ):
+        text = "".join("\t".join(map(_escape, holder)) + "\n" for holder in holders)
+    return text.encode("utf-8")
 
 
 def _escape(text: str) -> str:
@@ -760,6 +823,8 @@ def _needs_escape(text: str) -> bool:
 
 
 _NULL: Final = "\\N"
+# Bound on the memo of escaped repeated values (a batch has a handful).
+_ESCAPED_MEMO: Final = 1024
 _COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

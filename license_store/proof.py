@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -134,43 +135,70 @@ def verify_proof(
     ed25519.verify(key, data, signature)
 
 
-# A 64-byte value is below 58**90: nine chunks of ten base-58 digits, each chunk below 2**63.
+# A 64-byte value is below 58**90: thirty digits in base 58**3.
 _SIGNATURE_BYTES: Final = 64
-_CHUNKS: Final = 9
-_CHUNK: Final = 58**10
+_BASE: Final = 58**3
+_DIGITS: Final = 30
+# Rows per matrix product: small enough that OpenBLAS keeps it in the calling thread.
+_ROWS: Final = 256
 
 
 def encode_signatures(signatures: Sequence[bytes]) -> list[bytes]:
     """Return the multibase base58btc proof values (``z...``, ASCII) of many signatures at once.
 
-    Equal to ``multikey.encode_base58btc`` one by one (the tests check it), about twice as fast
-    for a batch: Python splits each number into nine ten-digit chunks, numpy writes the digits
-    of the whole batch in one go. Values other than 64 bytes take the one-by-one path.
+    Equal to ``multikey.encode_base58btc`` one by one (the tests check it), several times
+    faster for a batch: a signature is sum(byte_i * 256**i), so one matrix product by the
+    base-58**3 digits of every 256**i gives each digit's sum (exact in float64: below 2**32),
+    a few vectorized carry passes normalize them, and a table spells each digit as three
+    characters. Values other than 64 bytes take the one-by-one path.
     """
-    import numpy as np  # here: verification never needs it
-
     if not signatures or any(len(value) != _SIGNATURE_BYTES for value in signatures):
         return [multikey.encode_base58btc(value).encode("ascii") for value in signatures]
-    chunks: list[int] = []
-    append = chunks.append
-    for value in signatures:
-        number = int.from_bytes(value, "big")
-        for _ in range(_CHUNKS):
-            number, rest = divmod(number, _CHUNK)
-            append(rest)
-    width = 10 * _CHUNKS
-    table = np.array(chunks, dtype=np.int64).reshape(len(signatures), _CHUNKS)[:, ::-1]
-    powers = np.array([58**k for k in range(9, -1, -1)], dtype=np.int64)
-    alphabet = np.frombuffer(_ALPHABET, dtype=np.uint8)
-    text = alphabet[(table[:, :, None] // powers) % 58].tobytes()
+    out: list[bytes] = []
+    for start in range(0, len(signatures), _ROWS):
+        out += _encode_rows(signatures[start : start + _ROWS])
+    return out
+
+
+def _encode_rows(signatures: Sequence[bytes]) -> list[bytes]:
+    import numpy as np  # here: verification never needs it
+
+    powers, spelling = _tables()
+    count = len(signatures)
+    raw = np.frombuffer(b"".join(signatures), dtype=np.uint8).reshape(count, _SIGNATURE_BYTES)
+    digits = (raw.astype(np.float64) @ powers).astype(np.int64)
+    while True:
+        carry, digits = np.divmod(digits, _BASE)
+        if not carry.any():
+            break
+        # Below 58**90, so nothing carries out of the top digit.
+        digits[:, 1:] += carry[:, :-1]
+    width = 3 * _DIGITS
+    text = spelling[digits[:, ::-1]].tobytes()
     out = []
     for n, value in enumerate(signatures):
-        digits = text[n * width : (n + 1) * width].lstrip(b"1")
+        encoded = text[n * width : (n + 1) * width].lstrip(b"1")
         if not value[0]:
             # Leading zero bytes are written as "1"s (base58btc keeps them).
-            digits = b"1" * (len(value) - len(value.lstrip(b"\0"))) + digits
-        out.append(b"z" + digits)
+            encoded = b"1" * (len(value) - len(value.lstrip(b"\0"))) + encoded
+        out.append(b"z" + encoded)
     return out
+
+
+@lru_cache(maxsize=1)
+def _tables() -> tuple[Any, Any]:
+    """The base-58**3 digits of 256**(63 - i), and the three characters of every digit."""
+    import numpy as np
+
+    powers = np.zeros((_SIGNATURE_BYTES, _DIGITS), dtype=np.float64)
+    for i in range(_SIGNATURE_BYTES):
+        value = 256 ** (_SIGNATURE_BYTES - 1 - i)
+        for j in range(_DIGITS):
+            value, powers[i, j] = divmod(value, _BASE)
+    digit = np.arange(_BASE)
+    alphabet = np.frombuffer(_ALPHABET, dtype=np.uint8)
+    spelling = alphabet[np.stack([digit // 58**2, digit // 58 % 58, digit % 58], axis=1)]
+    return powers, spelling
 
 
 _ALPHABET: Final = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

@@ -45,7 +45,10 @@ def submit(signer: Signer, messages: Sequence[bytes]) -> Pending:
     """Sign a batch: in the background if the signer can, else right away."""
     if isinstance(signer, BatchSigner):
         return signer.submit(messages)
-    signatures = [signer.sign(message) for message in messages]
+    if isinstance(signer, Ed25519Signer):
+        signatures = signer.sign_many(messages)
+    else:
+        signatures = [signer.sign(message) for message in messages]
     return lambda: signatures
 
 
@@ -66,6 +69,11 @@ class Ed25519Signer:
     def sign(self, data: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature over ``data``."""
         return self._private_key.sign(data)
+
+    def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
+        """Return the signatures of many messages (one call layer fewer per signature)."""
+        sign = self._private_key.sign
+        return [sign(message) for message in messages]
 
     def __repr__(self) -> str:
         # Never show key material, not even by accident in a traceback or log line.

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +25,15 @@ class Cipher(Protocol):
 
     def decrypt(self, token: str, *, aad: str) -> bytes:
         """Return the plaintext of a token made with the same ``aad``."""
+        ...
+
+
+@runtime_checkable
+class BatchCipher(Cipher, Protocol):
+    """A Cipher that seals a batch at once (FieldCipher does)."""
+
+    def encrypt_batch(self, plaintexts: Sequence[bytes], aads: Sequence[str]) -> list[bytes]:
+        """Return the tokens (ASCII bytes) of many plaintexts, each bound to its own aad."""
         ...
 
 

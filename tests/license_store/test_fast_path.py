@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import base58
 import pytest
 import rfc8785
@@ -160,5 +162,18 @@ _signatures = st.binary(min_size=64, max_size=64) | st.builds(
     st.lists(_signatures, min_size=1, max_size=40) | st.lists(st.binary(max_size=80), max_size=5)
 )
 def test_batch_proof_values_equal_one_by_one_base58btc(signatures: list[bytes]) -> None:
+    expected = [encode_base58btc(value).encode("ascii") for value in signatures]
+    assert encode_signatures(signatures) == expected
+
+
+def test_batch_proof_values_over_many_rows_and_the_extremes() -> None:
+    # More than one matrix product's rows, the largest value (the longest carry chains) and
+    # the smallest ones.
+    rng = random.Random(5)
+    signatures = [rng.randbytes(64) for _ in range(700)]
+    signatures[3] = b"\xff" * 64
+    signatures[300] = b"\0" * 64
+    signatures[301] = b"\0" * 63 + b"\x01"
+    signatures[650] = b"\xff" * 63 + b"\xfe"
     expected = [encode_base58btc(value).encode("ascii") for value in signatures]
     assert encode_signatures(signatures) == expected
