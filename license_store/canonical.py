@@ -64,6 +64,19 @@ def canonicalize_plain(value: Any) -> bytes:
         return canonicalize(value)
 
 
+def encode_plain(value: Any) -> bytes | None:
+    """Canonicalize a plain value (see :func:`canonicalize_plain`), or None if msgspec refuses it.
+
+    Unlike :func:`canonicalize_plain` there is no fallback, so ``value`` may hold
+    ``msgspec.Raw`` fragments the caller has already canonicalized (written as they are); on
+    None (a str or int subclass, a lone surrogate) the caller takes its general path.
+    """
+    try:
+        return _PLAIN_ENCODER.encode(value)
+    except (UnicodeEncodeError, TypeError):
+        return None
+
+
 def scan(value: object) -> bool:
     """Check size and depth like :func:`check_bounds`; return whether the value is plain.
 

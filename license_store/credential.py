@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Final
 
+import msgspec
+
 from license_store.bitstring import MIN_ENTRIES
-from license_store.canonical import canonicalize, canonicalize_plain
+from license_store.canonical import canonicalize, canonicalize_plain, encode_plain
 from license_store.error import StatusListError
 from license_store.record import LicenseRecord
 from license_store.timestamp import format_timestamp
@@ -122,29 +124,30 @@ class CredentialTemplate:
 
     The members around the subject (context, status entries, id, issuer, name, type, validity)
     are fixed text per license type, status list and day, so they are encoded once and joined;
-    only the subject is encoded per license. Records with a float field (JCS number rules)
-    are left to the caller: :meth:`render` returns None. The bytes equal
-    ``canonicalize(build_credential(...))`` (tests/license_store/test_fast_path.py).
+    only the subject is encoded per license. Records with a float field (JCS number rules),
+    or a value of a str or int subclass, are left to the caller: :meth:`render` returns None.
+    The bytes equal ``canonicalize(build_credential(...))`` (tests/license_store/test_fast_path.py).
     """
 
     def __init__(self, *, issuer_did: str, issuer_name: str, status_base_url: str | None) -> None:
         self._issuer = {"id": issuer_did, "name": issuer_name}
         self._base_url = status_base_url
         self._kinds: dict[tuple[str, ...], tuple[dict[str, Any], bytes]] = {}
-        self._lists: dict[int, bytes] = {}
+        self._lists: dict[int, tuple[bytes, ...]] = {}
         self._days: dict[tuple[str, dt.date], bytes] = {}
 
     def render(
         self, record: LicenseRecord, *, license_id: str, status_index: int | None
     ) -> bytes | None:
-        """Return the canonical unsigned credential, or None if a field is a float."""
-        subject: dict[str, Any] = {}
-        for name, value in record.fields.items():
-            if value is None:
-                continue
-            if type(value) is float:
-                return None
-            subject[name] = value
+        """Return the canonical unsigned credential, or None for a float field (or a subclass)."""
+        fields = record.fields
+        subject: dict[str, Any] = (
+            {name: value for name, value in fields.items() if value is not None}
+            if None in fields.values()
+            else dict(fields)
+        )
+        if float in map(type, subject.values()):
+            return None
         key = (
             record.license_type,
             record.type_name_zh,
@@ -159,19 +162,26 @@ class CredentialTemplate:
         constant, tail = kind
         subject.update(constant)
         subject["licenseNumber"] = record.license_no
-        holders = []
-        for holder in record.holders:
-            entry = {"role": holder.role, "kind": holder.kind, "idNumber": holder.id_number}
-            if holder.name is not None:
-                entry["name"] = holder.name
-            holders.append(entry)
-        subject["holders"] = holders
+        subject["holders"] = [
+            {"role": holder.role, "kind": holder.kind, "idNumber": holder.id_number}
+            if holder.name is None
+            else {
+                "role": holder.role,
+                "kind": holder.kind,
+                "idNumber": holder.id_number,
+                "name": holder.name,
+            }
+            for holder in record.holders
+        ]
+        encoded = encode_plain(subject)
+        if encoded is None:
+            return None  # a str or int subclass: the caller takes the full path
         parts = [_HEAD]
         if status_index is not None and self._base_url is not None:
             parts.append(self._status(status_index))
         parts += (
             b',"credentialSubject":',
-            canonicalize_plain(subject),
+            encoded,
             b',"id":',
             canonicalize_plain(ID_PREFIX + license_id),
             tail,
@@ -184,15 +194,23 @@ class CredentialTemplate:
         return b"".join(parts)
 
     def _kind(self, record: LicenseRecord) -> tuple[dict[str, Any], bytes]:
+        # The subject members a license type fixes, already in their canonical form (written
+        # as they are by the encoder): only the record's own values are encoded per license.
         constant = {
-            "licenseType": record.license_type,
-            "licenseTypeName": record.type_name_zh,
-            "licenseTypeNameEn": record.type_name_en,
-            "issuingAuthority": {
-                "code": record.issuer_department,
-                "name": record.issuer_name_zh,
-                "nameEn": record.issuer_name_en,
-            },
+            name: msgspec.Raw(canonicalize(value))
+            for name, value in (
+                ("licenseType", record.license_type),
+                ("licenseTypeName", record.type_name_zh),
+                ("licenseTypeNameEn", record.type_name_en),
+                (
+                    "issuingAuthority",
+                    {
+                        "code": record.issuer_department,
+                        "name": record.issuer_name_zh,
+                        "nameEn": record.issuer_name_en,
+                    },
+                ),
+            )
         }
         tail = b"".join(
             (
@@ -208,27 +226,28 @@ class CredentialTemplate:
 
     def _status(self, status_index: int) -> bytes:
         list_id, bit = divmod(status_index, MIN_ENTRIES)
-        template = self._lists.get(list_id)
-        if template is None:
+        pieces = self._lists.get(list_id)
+        if pieces is None:
             # Imported here: status_list imports this module.
             from license_store.status_list import LIST_SIZE, status_entries
 
-            # The entries of bit 0, with the bit written as a %d placeholder everywhere it
-            # occurs (the URLs themselves are escaped for %-formatting first).
+            # The entries of bit 0, cut where the bit is written (twice in each entry: in
+            # "id" and in "statusListIndex").
             assert self._base_url is not None
             marker = "\x00bit\x00"
             entries = status_entries(self._base_url, list_id * LIST_SIZE)
             for entry in entries:
                 entry["id"] = entry["id"].rpartition("#")[0] + "#" + marker
                 entry["statusListIndex"] = marker
-            text = canonicalize(entries).replace(b"%", b"%%")
-            template = b',"credentialStatus":' + text.replace(canonicalize(marker)[1:-1], b"%d")
+            text = b',"credentialStatus":' + canonicalize(entries)
+            pieces = tuple(text.split(canonicalize(marker)[1:-1]))
             first = canonicalize(status_entries(self._base_url, list_id * LIST_SIZE))
-            if template % ((0,) * _BIT_PLACES) != b',"credentialStatus":' + first:
+            if len(pieces) != _BIT_PLACES + 1 or b"0".join(pieces) != (
+                b',"credentialStatus":' + first
+            ):
                 raise StatusListError(f"no status entry template for {self._base_url!r}")
-            self._lists[list_id] = template
-        # Two entries, each naming its bit twice (in "id" and in "statusListIndex").
-        return template % ((bit,) * _BIT_PLACES)
+            self._lists[list_id] = pieces
+        return str(bit).encode("ascii").join(pieces)
 
     def _day(self, name: str, day: dt.date) -> bytes:
         found = self._days.get((name, day))

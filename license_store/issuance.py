@@ -290,7 +290,7 @@ def issue(
             status_index = next(indexes)
             unsigned = template.render(record, license_id=license_id, status_index=status_index)
             if unsigned is None:
-                # A float field: the whole credential takes the full RFC 8785 path.
+                # A float field (or a str or int subclass): the full RFC 8785 path.
                 unsigned = canonicalize(
                     build_credential(
                         record,

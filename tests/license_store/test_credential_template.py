@@ -147,3 +147,18 @@ def test_status_entries_at_list_edges(index: int) -> None:
         )
     )
     assert template.render(record, license_id="x", status_index=index) == expected
+
+
+def test_a_str_subclass_value_is_left_to_the_full_path() -> None:
+    # The template writes its constant members as ready-made JSON, which only msgspec takes; a
+    # value msgspec refuses must send the record to the general path, never to a wrong text.
+    class Code(str):
+        pass
+
+    record = _plain_record(fields={"code": Code("A-1"), "n": 3})
+    template = CredentialTemplate(issuer_did="did:web:a.cn", issuer_name="n", status_base_url=None)
+    assert template.render(record, license_id="x", status_index=None) is None
+    plain = _plain_record(fields={"code": "A-1", "n": 3})
+    assert template.render(plain, license_id="x", status_index=None) == rfc8785.dumps(
+        build_credential(plain, license_id="x", issuer_did="did:web:a.cn", issuer_name="n")
+    )
