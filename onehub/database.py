@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from catalog_schemas.errors import ValidationFailedError
+from exchange.audit import ensure_pg_function
 from exchange.hub import Hub
 from exchange.model import metadata as exchange_metadata
 from license_store import status_list
@@ -28,6 +29,8 @@ def create_schema(engine: sa.Engine) -> None:
         metadata.create_all(engine)
     if engine.dialect.name == "postgresql":
         _keep_credentials_inline(engine)
+        with engine.connect() as connection:
+            ensure_pg_function(connection)  # the audit log's append (exchange.audit)
 
 
 # An encrypted credential (~2.4 kB of base64) is over PostgreSQL's 2 kB TOAST threshold, so by

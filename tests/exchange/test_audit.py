@@ -230,3 +230,68 @@ def test_a_missing_head_is_reported(hub: Hub) -> None:
     with hub.sessions() as session:
         found = verify_chain(session=session)
     assert found is not None and "head" in found.reason
+
+
+def tricky(i: int) -> Entry:
+    """Rows whose canonical JSON the PostgreSQL append function must not mis-split."""
+    return Entry(
+        at=NOW + dt.timedelta(microseconds=i),
+        consumer=f"consumer,\"seq\":0,\"service_item\":{i}",
+        action="material_check",
+        purpose=f"核验 \u2028 {i} \"seq\":0",
+        service_item=None if i % 2 else f"item_{i}",
+        holder_key=None if i % 5 == 0 else f"{i:064x}",
+        licenses=(f"L{i}", f"L{i}", f"M{i}"),  # a repeated license is linked once
+        result="ok",
+        request_id=None,
+        restricted_until=dt.date(2027, 1, 1) if i % 3 == 0 else None,
+        detail={"covered": {"seq": 0, "service_item": "x"}, "n": i, "big": 2**53 - 1, "e": "𝄞"},
+    )
+
+
+def test_postgresql_writers_chain_in_the_database_as_python_would(postgres_url: str) -> None:
+    """The event-loop writers of two API processes append through the database function; the
+    chain they leave verifies in Python (the same hash, row by row) and links each license."""
+    import asyncio
+
+    from exchange.audit import AsyncAuditWriter
+
+    hub = make_hub(postgres_url)
+    try:
+        with hub.sessions.begin() as session:  # the head row, as the first append makes it
+            append(session=session, entry=entry(0))
+
+        def process(offset: int) -> list[int]:
+            async def run() -> list[int]:
+                writer = AsyncAuditWriter(hub.engine, max_batch=7)
+                futures = [writer.submit(tricky(i)) for i in range(offset, offset + 40)]
+                seqs = [await future for future in futures]
+                await writer.close()
+                return seqs
+
+            return asyncio.run(run())
+
+        results: dict[int, list[int]] = {}
+        threads = [
+            threading.Thread(target=lambda o=o: results.__setitem__(o, process(o)))
+            for o in (1, 101)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results[1] + results[101]) == list(range(2, 82))
+        with hub.sessions() as session:
+            assert verify_chain(session=session) is None
+            links = session.execute(sa.text("SELECT count(*) FROM audit_licenses")).scalar_one()
+            assert links == 80 * 2
+            row = session.get(AuditEntry, results[101][3])
+            assert row is not None and row.purpose == tricky(104).purpose
+            assert row.detail == json.loads(json.dumps(tricky(104).detail))
+        # Any edit of a row the database chained is still caught.
+        _exec(hub, f"UPDATE audit_log SET detail = '{{}}' WHERE seq = {results[1][5]}")
+        with hub.sessions() as session:
+            broken = verify_chain(session=session)
+        assert broken is not None and broken.seq == results[1][5]
+    finally:
+        hub.engine.dispose()
