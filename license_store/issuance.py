@@ -70,8 +70,9 @@ logger = logging.getLogger(__name__)
 _CHUNK: Final = 500
 # Credentials are a few KiB; the bound keeps every stored token well inside what ciphers accept.
 MAX_CREDENTIAL_BYTES: Final = 32 * 1024
-# Signatures are requested this many at a time (the batch a worker or HSM signs in one go).
-SIGN_BATCH: Final = 256
+# Signatures are requested this many at a time (the batch a worker or HSM signs in one go;
+# long enough that the signing code and its tables stay in the CPU caches while it runs).
+SIGN_BATCH: Final = 1024
 # At most this many batches are out for signing at once (bounds memory and pipe buffers).
 IN_FLIGHT: Final = 4
 # A multibase base58btc Ed25519 signature is at most 89 characters with its "z".

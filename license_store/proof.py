@@ -167,15 +167,18 @@ def _encode_rows(signatures: Sequence[bytes]) -> list[bytes]:
     powers, spelling = _tables()
     count = len(signatures)
     raw = np.frombuffer(b"".join(signatures), dtype=np.uint8).reshape(count, _SIGNATURE_BYTES)
-    digits = (raw.astype(np.float64) @ powers).astype(np.int64)
+    digits = raw.astype(np.float64) @ powers
     while True:
-        carry, digits = np.divmod(digits, _BASE)
+        # Integers below 2**53 divided by 58**2 and floored: exact in float64 (a correctly
+        # rounded quotient cannot reach the next integer), and vectorized unlike int64 division.
+        carry = np.floor(digits / _BASE)
         if not carry.any():
             break
+        digits -= carry * _BASE
         # Below 58**88, so nothing carries out of the top digit.
         digits[:, 1:] += carry[:, :-1]
     width = 2 * _DIGITS
-    text = spelling[digits[:, ::-1]].tobytes()
+    text = spelling[digits[:, ::-1].astype(np.intp)].tobytes()
     out = []
     for n, value in enumerate(signatures):
         encoded = text[n * width : (n + 1) * width].lstrip(b"1")
