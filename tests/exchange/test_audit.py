@@ -236,9 +236,9 @@ def tricky(i: int) -> Entry:
     """Rows whose canonical JSON the PostgreSQL append function must not mis-split."""
     return Entry(
         at=NOW + dt.timedelta(microseconds=i),
-        consumer=f"consumer,\"seq\":0,\"service_item\":{i}",
+        consumer=f'consumer,"seq":0,"service_item":{i}',
         action="material_check",
-        purpose=f"核验 \u2028 {i} \"seq\":0",
+        purpose=f'核验 \u2028 {i} "seq":0',
         service_item=None if i % 2 else f"item_{i}",
         holder_key=None if i % 5 == 0 else f"{i:064x}",
         licenses=(f"L{i}", f"L{i}", f"M{i}"),  # a repeated license is linked once
