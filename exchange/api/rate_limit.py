@@ -19,6 +19,29 @@ from exchange.access import RateLimitedError
 from exchange.model import Consumer
 
 
+class _SweptStorage(MemoryStorage):
+    """limits' MemoryStorage without its expiry thread.
+
+    MemoryStorage sweeps expired counters from a ``threading.Timer`` 10 ms after a hit and
+    starts a new one on the next hit once that has run: under steady calls, about a hundred
+    threads a second per API process, each taking the GIL from the event loop. Here the sweep
+    runs inline at most once a second; a counter that expired is dropped when it is read
+    anyway (MemoryStorage.get), so limits are enforced the same.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer.cancel()
+        self._next_sweep = 0.0
+
+    # MemoryStorage calls self.__schedule_expiry() on every hit (name-mangled to this name).
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + 1.0
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
+
+
 class ConsumerRateLimiter:
     """Refuse a consumer's call beyond its limit (its own ``rate_limit``, else the default)."""
 
@@ -28,7 +51,7 @@ class ConsumerRateLimiter:
         self._processes = processes
         self._default = default
         self._items: dict[str, list[RateLimitItem]] = {}
-        self._limiter = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._limiter = SlidingWindowCounterRateLimiter(_SweptStorage())
         self._parsed(default)  # fail at start-up, not on the first call
 
     def _parsed(self, text: str) -> list[RateLimitItem]:
