@@ -13,7 +13,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 import pybase64
@@ -125,18 +125,18 @@ class FieldCipher:
         return out
 
     def encrypt_batch(
-        self, plaintexts: Sequence[bytes], aads: Sequence[str | bytes]
+        self, plaintexts: Iterable[bytes], aads: Sequence[str | bytes]
     ) -> list[bytes]:
         """:meth:`encrypt` many values, each with its own associated data; ASCII token bytes.
 
         The same tokens as :meth:`encrypt` (as bytes, ready for a COPY buffer), made with one
-        random read for every nonce of the batch and no per-value call layers.
+        random read for every nonce of the batch and no per-value call layers. ``plaintexts``
+        may be a generator (one value alive at a time: its memory stays in the CPU's cache);
+        it must yield exactly one value per aad.
         """
-        if len(plaintexts) != len(aads):
-            raise ValueError("plaintexts and aads must have the same length")
         encrypt = self._aead[self._active_kid].encrypt
         prefix = f"{self._active_kid}.".encode("ascii")
-        nonces = os.urandom(NONCE_BYTES * len(plaintexts))
+        nonces = os.urandom(NONCE_BYTES * len(aads))
         out: list[bytes] = []
         append = out.append
         for n, (data, aad) in enumerate(zip(plaintexts, aads, strict=True)):

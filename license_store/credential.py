@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final
 
 import msgspec
@@ -141,11 +142,13 @@ class CredentialTemplate:
     ) -> bytes | None:
         """Return the canonical unsigned credential, or None for a float field (or a subclass)."""
         fields = record.fields
+        # LicenseRecord keeps its fields in a read-only proxy, whose copy() is the dict's own
+        # (dict() of a proxy goes key by key).
         subject: dict[str, Any] = (
-            {name: value for name, value in fields.items() if value is not None}
-            if None in fields.values()
-            else dict(fields)
+            fields.copy() if isinstance(fields, MappingProxyType) else dict(fields)
         )
+        if None in subject.values():
+            subject = {name: value for name, value in subject.items() if value is not None}
         if float in map(type, subject.values()):
             return None
         key = (

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from hashlib import sha256
 from typing import Any, Final
 
@@ -484,10 +485,11 @@ def _seal(
     # The stored text is the unsigned canonical JSON with the proof appended as its last member:
     # still one JSON object with the same members, without canonicalizing it a second time.
     join = b"".join
-    signed = [
+    # A generator: each signed text is sealed and dropped before the next is made.
+    signed = (
         join((memoryview(unsigned)[:-1], b',"proof":', proof_head, proof_value, b'"}}'))
         for unsigned, proof_value in zip(batch.unsigned, proof_values, strict=True)
-    ]
+    )
     license_ids = [row[0] for row in batch.rows]
     # The credential names the holders' ID numbers: it is only ever stored encrypted.
     if isinstance(cipher, BatchCipher):
@@ -509,12 +511,18 @@ def _check_codes(
         if issuer not in issuer_codes:
             raise UnknownLicenseTypeError(f"no identifier code for issuer {issuer!r}")
         try:
-            scopes[scope] = IdentifierScope(type_codes[license_type], issuer_codes[issuer])
+            scopes[scope] = _identifier_scope(type_codes[license_type], issuer_codes[issuer])
         except LicenseIdentifierError as exc:
             raise UnknownLicenseTypeError(
                 f"catalog code for {license_type!r}/{issuer!r} is malformed: {exc.message}"
             ) from None
     return scopes
+
+
+@lru_cache(maxsize=256)
+def _identifier_scope(type_code: str, issuer_code: str) -> IdentifierScope:
+    # Kept across calls: its memo of check-character states is then warm from the first record.
+    return IdentifierScope(type_code, issuer_code)
 
 
 _CURRENT_COLUMNS: Final = (

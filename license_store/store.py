@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import select
@@ -32,7 +32,7 @@ class Cipher(Protocol):
 class BatchCipher(Cipher, Protocol):
     """A Cipher that seals a batch at once (FieldCipher does)."""
 
-    def encrypt_batch(self, plaintexts: Sequence[bytes], aads: Sequence[str]) -> list[bytes]:
+    def encrypt_batch(self, plaintexts: Iterable[bytes], aads: Sequence[str]) -> list[bytes]:
         """Return the tokens (ASCII bytes) of many plaintexts, each bound to its own aad."""
         ...
 
