@@ -70,6 +70,9 @@ class ApiConfig:
     metrics_dir: str | None = None
     max_body_bytes: int = 256 * 1024
     audit_max_batch: int = 256
+    # PostgreSQL: how long the audit writer may wait for the rows of calls under way, so they
+    # share a commit (exchange.audit.AsyncAuditWriter).
+    audit_gather_seconds: float = 0.002
     # Worker threads serving calls at once (anyio's default is 40); keep the database pool at
     # least this large.
     threads: int = 16
@@ -84,7 +87,10 @@ def create_app(hub: Hub, config: ApiConfig | None = None) -> ExchangeApp:
     metrics = Metrics(multiprocess_dir=config.metrics_dir)
     writer: AuditWriter | AsyncAuditWriter = (
         AsyncAuditWriter(
-            hub.engine, max_batch=config.audit_max_batch, on_commit=metrics.audit_committed
+            hub.engine,
+            max_batch=config.audit_max_batch,
+            on_commit=metrics.audit_committed,
+            gather_seconds=config.audit_gather_seconds,
         )
         if hub.engine.dialect.name == "postgresql"
         else AuditWriter(

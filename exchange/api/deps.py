@@ -90,6 +90,7 @@ class AuditRecorder:
         self._writer = writer
         self._entries: list[Entry] = []
         self._futures: list[Future[int]] = []
+        self._ticket: int | None = None
 
     def __call__(self, entry: Entry) -> None:
         if isinstance(self._writer, AuditWriter):
@@ -97,12 +98,21 @@ class AuditRecorder:
         else:
             self._entries.append(entry)
 
+    def expect(self) -> None:
+        """Tell the event-loop writer a row of this call is coming (it waits for it briefly
+        before committing, so concurrent calls share the commit)."""
+        if isinstance(self._writer, AsyncAuditWriter):
+            self._ticket = self._writer.expect()
+
     async def durable(self) -> None:
         """Return once every row is committed; AuditUnavailableError if one is not."""
         # No timeout task per call: the writer resolves every future it takes, with the seq or
         # with AuditUnavailableError (its own retries are bounded).
         if isinstance(self._writer, AsyncAuditWriter):
             submitted = [self._writer.submit(entry) for entry in self._entries]
+            if self._ticket is not None:
+                self._writer.settle(self._ticket)
+                self._ticket = None
             for row in submitted:
                 await row
         for future in self._futures:
@@ -179,6 +189,7 @@ async def serve_read(
     """
     reader: Reader = state.reader
     recorder = AuditRecorder(state.audit_writer)
+    recorder.expect()
     try:
         key_id, secret = parse_key(presented)
         prefetched: Prefetched | None = None

@@ -295,3 +295,51 @@ def test_postgresql_writers_chain_in_the_database_as_python_would(postgres_url: 
         assert broken is not None and broken.seq == results[1][5]
     finally:
         hub.engine.dispose()
+
+
+def test_the_event_loop_writer_commits_the_rows_of_calls_under_way_together(
+    postgres_url: str,
+) -> None:
+    """Rows of calls already under way when the writer wakes share its commit; a call that
+    never submits holds the others back no longer than gather_seconds."""
+    import asyncio
+    import time
+
+    from exchange.audit import AsyncAuditWriter
+
+    hub = make_hub(postgres_url)
+    try:
+        with hub.sessions.begin() as session:
+            append(session=session, entry=entry(0))
+
+        async def run() -> tuple[list[int], float]:
+            commits: list[int] = []
+            writer = AsyncAuditWriter(hub.engine, on_commit=commits.append, gather_seconds=0.5)
+
+            async def call(i: int, delay: float) -> int:
+                ticket = writer.expect()
+                await asyncio.sleep(delay)  # the call's read
+                row = writer.submit(entry(i))
+                writer.settle(ticket)
+                return await row
+
+            seqs = await asyncio.gather(*(call(i, 0.002 * i) for i in range(1, 6)))
+            assert sorted(seqs) == [2, 3, 4, 5, 6]
+            stuck = writer.expect()  # a call that never submits nor settles
+            started = time.perf_counter()
+            ticket = writer.expect()
+            await writer.submit(entry(9))
+            waited = time.perf_counter() - started
+            writer.settle(ticket)
+            writer.settle(stuck)
+            await writer.close()
+            return commits, waited
+
+        commits, waited = asyncio.run(run())
+        assert commits[0] == 5  # five calls, one commit
+        assert commits[1:] == [1]
+        assert 0.4 < waited < 2.0  # held back by the stuck call, but only gather_seconds
+        with hub.sessions() as session:
+            assert verify_chain(session=session) is None
+    finally:
+        hub.engine.dispose()
