@@ -208,15 +208,17 @@ def issue(
     key_id = signer.verification_method.partition("#")[2] or signer.verification_method
     proof_head, config_hash = _proof_parts(signer.verification_method, now)
     room = MAX_CREDENTIAL_BYTES - len(proof_head) - _MAX_PROOF_VALUE - len(b',"proof":"}}')
-    current = _load_current(session, {record.record_key for record in records})
+    distinct = {record.record_key for record in records}
+    current = _load_current(session, distinct)
     # An upper bound on the indexes this call takes: every record changed since the store, and
     # every repeat of a record within the call.
-    distinct = {record.record_key for record in records}
-    wanted = sum(
-        1
-        for record in records
-        if not _is_unchanged(current.get(record.record_key), record.row_hash)
-    ) + (len(records) - len(distinct))
+    wanted = 2 * len(records) - len(distinct)
+    if current:
+        wanted -= sum(
+            1
+            for record in records
+            if _is_unchanged(current.get(record.record_key), record.row_hash)
+        )
     indexes = iter(_reserve_indexes(session, wanted))
     writer = _RowWriter(session)
     template = CredentialTemplate(
@@ -603,8 +605,7 @@ def _reserve_indexes(session: Session, count: int) -> Sequence[int]:
     if session.get_bind().dialect.name == "postgresql" and session.scalar(
         text(f"SELECT to_regclass('{STATUS_INDEX_SEQUENCE.name}')")
     ):
-        drawn = _draw(session, count)
-        highest = session.scalar(select(func.max(License.status_index)))
+        drawn, highest = _draw(session, count)
         if highest is None or drawn[0] > highest:
             return drawn
         # The sequence is behind the store (licenses issued before it existed): move it past
@@ -616,21 +617,30 @@ def _reserve_indexes(session: Session, count: int) -> Sequence[int]:
             ),
             {"highest": highest},
         )
-        return _draw(session, count)
+        return _draw(session, count)[0]
     highest = session.scalar(select(func.max(License.status_index)))
     first = 0 if highest is None else highest + 1
     return range(first, first + count)
 
 
-def _draw(session: Session, count: int) -> list[int]:
-    # One row holding an array: the driver parses it in C, not row by row.
-    drawn = session.scalar(
-        text(
-            f"SELECT array_agg(nextval('{STATUS_INDEX_SEQUENCE.name}')) FROM generate_series(1, :n)"
-        ),
-        {"n": count},
-    )
-    return sorted(drawn)
+def _draw(session: Session, count: int) -> tuple[Sequence[int], int | None]:
+    """Draw ``count`` numbers from the sequence; also the highest index already in the store.
+
+    One statement: the drawn numbers come back as a range when they are consecutive (one issuer
+    at a time), as an array (parsed by the driver in C) only when another issuer drew between.
+    """
+    first, last, drawn, highest = session.execute(_DRAW, {"n": count}).one()
+    if drawn is None:
+        return range(first, last + 1), highest
+    return sorted(drawn), highest
+
+
+_DRAW: Final = text(
+    "SELECT min(v), max(v),"
+    " CASE WHEN max(v) - min(v) + 1 <> count(*) THEN array_agg(v) END,"
+    " (SELECT max(status_index) FROM licenses)"
+    f" FROM (SELECT nextval('{STATUS_INDEX_SEQUENCE.name}') AS v FROM generate_series(1, :n)) AS d"
+)
 
 
 def _take_serial(
