@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import pytest
@@ -80,3 +81,54 @@ def test_a_cancelled_waiter_does_not_keep_the_turn_it_was_given(postgres_url: st
         await pool.close()
 
     asyncio.run(run())
+
+
+def test_reads_of_calls_ready_together_share_a_statement_and_get_their_own_rows(
+    postgres_url: str,
+) -> None:
+    """Lookups that are ready in the same turn of the event loop are read in one statement;
+    each gets exactly what it would have got alone (and an unknown key gets no consumer)."""
+    from test_api_world import (
+        PERSON,
+        SPOUSE,
+        STRANGER,
+        add_consumer,
+        issue_records,
+        make_hub,
+        standard_records,
+    )
+
+    from catalog_schemas.holder import holder_key
+    from exchange.reader import PostgresReader
+
+    hub = make_hub(postgres_url)
+    try:
+        issue_records(hub, standard_records(hub.catalog))
+        keys = [add_consumer(hub, f"c{i}", kind="department", department="dps") for i in range(2)]
+        key_ids = [key.split("_")[1] for key in keys] + ["nosuchkey000"]
+        holders = [holder_key(hub.hub_key, "natural_person", p) for p in (PERSON, SPOUSE, STRANGER)]
+        pairs = [(k, h) for k in key_ids for h in holders]
+
+        async def run() -> tuple[list[Any], list[Any], int]:
+            reader = PostgresReader.for_engine(hub.engine)
+            alone = [await reader.caller_and_holder(k, h) for k, h in pairs]
+            statements = 0
+            original = reader._read
+
+            async def counted(batch: Any) -> None:
+                nonlocal statements
+                statements += 1
+                await original(batch)
+
+            reader._read = counted  # type: ignore[method-assign]
+            together = await asyncio.gather(*(reader.caller_and_holder(k, h) for k, h in pairs))
+            await reader.close()
+            return alone, list(together), statements
+
+        alone, together, statements = asyncio.run(run())
+        assert statements == 1
+        assert together == alone
+        assert [consumer is None for consumer, _ in alone] == [False] * 6 + [True] * 3
+        assert any(prefetched.held for _, prefetched in alone)
+    finally:
+        hub.engine.dispose()
