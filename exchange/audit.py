@@ -5,8 +5,8 @@ holds the last seq and hash. Editing, deleting or reordering a row breaks the ch
 and cutting rows off the end leaves the head pointing past the last one; :func:`verify_chain`
 names the first broken row either way.
 
-Appends serialise on the head row (an UPDATE takes its lock on PostgreSQL and the write lock on
-SQLite), so any number of API processes extend one chain. The API appends through
+Appends serialise on the head row (its row lock on PostgreSQL, the write lock on SQLite), so any
+number of API processes extend one chain. The API appends through
 :class:`AuditWriter`, which commits the rows of concurrent requests together (a group commit)
 and answers each request only once its row is durable.
 """
@@ -513,8 +513,9 @@ class AsyncAuditWriter:
     """The group-commit writer of an asyncio server on PostgreSQL: no thread, no ORM.
 
     Entries submitted on the event loop wait in a list; one task per loop writes what has
-    gathered in one autocommitted statement (_PG_APPEND through asyncpg, a compare-and-swap
-    on the chain head), then resolves each entry's future with its seq. While a batch is being
+    gathered in one autocommitted statement (_PG_APPEND through asyncpg: the append function
+    locks the chain head and chains the rows in the database), then resolves each entry's
+    future with its seq. While a batch is being
     written the next one gathers, so the rows of concurrent requests share a commit.
     Same chain, same rows as :class:`AuditWriter`; a database without a head row yet is
     started by the general path (in a thread), once.
