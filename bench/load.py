@@ -36,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,7 @@ class Measured:
     server_cpu_us: float = float("nan")
     postgres_cpu_us: float = float("nan")
     client_cpu_us: float = float("nan")
+    rows_per_commit: float = float("nan")
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -220,6 +222,18 @@ def _cpu_seconds(pids: list[int]) -> float:
 def _group(pgid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split()]
+
+
+def _audit_counters(port: int) -> tuple[float, float]:
+    """The server's audit rows and commits so far (its /metrics, every worker's together)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found = {"onehub_audit_rows_total": 0.0, "onehub_audit_commits_total": 0.0}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in found:
+            found[name] += float(value)
+    return found["onehub_audit_rows_total"], found["onehub_audit_commits_total"]
 
 
 def _postgres() -> list[int]:
@@ -240,6 +254,7 @@ def measure(
     the CPU time the server, PostgreSQL and the clients spent per request."""
     ctx = mp.get_context("fork")
     server_pids = _group(server_pgid) if server_pgid else []
+    audit_before = _audit_counters(port)
     cpu_before = (_cpu_seconds(server_pids), _cpu_seconds(_postgres()), os.times())
     out = ctx.Queue()
     start_at = time.time() + 1.0
@@ -272,6 +287,8 @@ def measure(
     for p in procs:
         p.join()
     cpu_after = (_cpu_seconds(server_pids), _cpu_seconds(_postgres()), os.times())
+    audit_after = _audit_counters(port)
+    commits = audit_after[1] - audit_before[1]
     n = max(len(latencies), 1)
     client_cpu = (cpu_after[2].children_user + cpu_after[2].children_system) - (
         cpu_before[2].children_user + cpu_before[2].children_system
@@ -281,6 +298,7 @@ def measure(
         server_cpu_us=1e6 * (cpu_after[0] - cpu_before[0]) / n if server_pids else float("nan"),
         postgres_cpu_us=1e6 * (cpu_after[1] - cpu_before[1]) / n,
         client_cpu_us=1e6 * client_cpu / n,
+        rows_per_commit=(audit_after[0] - audit_before[0]) / commits if commits else float("nan"),
         name=scenario.name,
         seconds=seconds,
         requests=len(latencies),
@@ -409,14 +427,15 @@ def report(
         f"{os.getloadavg()[0]:.1f} after.",
         "",
         "| call | requests | req/s | p50 ms | p99 ms | % of bare | CPU µs/req server | "
-        "CPU µs/req PostgreSQL | CPU µs/req clients | statuses | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "CPU µs/req PostgreSQL | CPU µs/req clients | audit rows/commit | statuses | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for m in results:
         lines.append(
             f"| {m.name} | {m.requests:,} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | "
             f"{100 * m.rps / bare:.0f} % | {m.server_cpu_us:,.0f} | {m.postgres_cpu_us:,.0f} | "
-            f"{m.client_cpu_us:,.0f} | {dict(sorted(m.statuses.items()))} | {m.errors} |"
+            f"{m.client_cpu_us:,.0f} | {m.rows_per_commit:.1f} | "
+            f"{dict(sorted(m.statuses.items()))} | {m.errors} |"
         )
     lines += [
         "",
