@@ -144,3 +144,23 @@ def test_without_the_sequence_issuance_takes_the_highest_plus_one(
     _issue(pg, [make_record(n) for n in range(4, 6)], signer, cipher, codes)
     with Session(pg) as session:
         assert sorted(session.scalars(sa.select(License.status_index))) == [0, 1, 2, 3, 4]
+
+
+def test_indexes_drawn_with_gaps_are_used_as_drawn(
+    pg: sa.Engine, make_record: MakeRecord, cipher: FieldCipher, kek: bytes
+) -> None:
+    # Another issuer drawing in between leaves gaps in one call's numbers; a sequence that
+    # steps by 3 makes every draw look like that (the array path, not the consecutive range).
+    signer = _signer(pg, kek)
+    with pg.begin() as conn:
+        conn.execute(sa.text(f"ALTER SEQUENCE {STATUS_INDEX_SEQUENCE.name} INCREMENT BY 3"))
+    codes = {"marriage_certificate": "11440000000000050C001"}
+    _issue(pg, [make_record(n) for n in range(1, 6)], signer, cipher, codes)
+    with Session(pg) as session:
+        licenses = sorted(session.scalars(sa.select(License)), key=lambda lic: lic.serial)
+        assert [lic.status_index for lic in licenses] == [0, 3, 6, 9, 12]
+        keys = KeyRing(issuer_did=ISSUER_DID).key_set(session=session)
+        for lic in licenses:
+            credential = credential_of(lic, cipher)
+            verify_credential(credential, keys=keys, now=NOW)
+            assert int(credential["credentialStatus"][0]["statusListIndex"]) == lic.status_index
