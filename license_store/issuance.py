@@ -572,19 +572,11 @@ def _load_current(session: Session, record_keys: set[str]) -> dict[str, _Current
             if query is None
             else session.execute(query, {"keys": _JSON.encode(chunk).decode("utf-8")})
         )
-        for row in rows:
-            seen = latest.get(row.record_key)
-            if seen is None or row.version > seen.version:
-                latest[row.record_key] = _Current(
-                    row.license_id,
-                    row.version,
-                    row.serial,
-                    row.status,
-                    row.status_seq,
-                    row.row_hash,
-                    row.license_type,
-                    row.issuer_department,
-                )
+        # Plain tuples: a Row's attribute lookup costs more than the rest of the loop.
+        for record_key, license_id, version, *rest in rows:
+            seen = latest.get(record_key)
+            if seen is None or version > seen.version:
+                latest[record_key] = _Current(license_id, version, *rest)
     return latest
 
 
