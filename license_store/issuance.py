@@ -74,6 +74,8 @@ MAX_CREDENTIAL_BYTES: Final = 32 * 1024
 # Signatures are requested this many at a time (the batch a worker or HSM signs in one go;
 # long enough that the signing code and its tables stay in the CPU caches while it runs).
 SIGN_BATCH: Final = 1024
+# Signed credentials are sealed and written this many at a time (a few hundred kB of tokens).
+_SEAL_SLICE: Final = 128
 # At most this many batches are out for signing at once (bounds memory and pipe buffers).
 IN_FLIGHT: Final = 4
 # A multibase base58btc Ed25519 signature is at most 89 characters with its "z".
@@ -177,6 +179,18 @@ class _Batch:
     rows: list[list[Any]]
     holders: list[tuple[str, str, str, str, str]]
     unsigned: list[bytes]
+    # len(holders) after each row's holders: where a slice of rows finds its holder rows.
+    ends: list[int]
+
+    def part(self, start: int, stop: int) -> _Batch:
+        """Rows ``start:stop`` with their holder rows."""
+        first = self.ends[start - 1] if start else 0
+        return _Batch(
+            self.rows[start:stop],
+            self.holders[first : self.ends[stop - 1]],
+            self.unsigned[start:stop],
+            [],
+        )
 
 
 def issue(
@@ -229,7 +243,7 @@ def issue(
     streaming = len(distinct) == len(records)
     next_serial: dict[tuple[str, str], int] = {}
     db_now = writer.timestamp(now)
-    part = _Batch([], [], [])
+    part = _Batch([], [], [], [])
     carried: list[StatusChange] = []
     to_supersede: list[Seen] = []
     superseded_by: dict[str, str] = {}
@@ -238,7 +252,7 @@ def issue(
     rejected: list[Rejection] = []
     batch: list[bytes] = []
     pending: list[tuple[Pending, _Batch]] = []
-    signed = _Batch([], [], [])
+    signed = _Batch([], [], [], [])
     # A background signer keeps a few batches out; one that signs on the spot is read at once,
     # so the writer gets each batch as early as possible.
     in_flight = IN_FLIGHT if isinstance(signer, BatchSigner) else 1
@@ -247,13 +261,21 @@ def issue(
         signatures = wait()
         if len(signatures) != len(waiting.rows):
             raise FatalError("the signer returned a different number of signatures than asked")
-        tokens = writer.credentials(
-            _seal(waiting, encode_signatures(signatures), proof_head, cipher)
-        )
-        for row, token in zip(waiting.rows, tokens, strict=True):
-            row[_CREDENTIAL] = token
+        proof_values = encode_signatures(signatures)
+        # Sealed and turned into rows a slice at a time, so a slice's tokens are still in the
+        # CPU's cache when its COPY text is made.
+        for start in range(0, len(waiting.rows), _SEAL_SLICE):
+            stop = min(start + _SEAL_SLICE, len(waiting.rows))
+            chunk = waiting.part(start, stop)
+            tokens = writer.credentials(
+                _seal(chunk, proof_values[start:stop], proof_head, cipher)
+            )
+            for row, token in zip(chunk.rows, tokens, strict=True):
+                row[_CREDENTIAL] = token
+            if streaming:
+                writer.write(chunk)
         if streaming:
-            writer.write(waiting)
+            writer.flush()
         else:
             signed.rows.extend(waiting.rows)
             signed.holders.extend(waiting.holders)
@@ -359,10 +381,11 @@ def issue(
                 for h in record.holders
             ]
             part.unsigned.append(unsigned)
+            part.ends.append(len(part.holders))
             batch.append(config_hash + sha256(unsigned).digest())
             if len(batch) == SIGN_BATCH:
                 pending.append((submit(signer, batch), part))
-                batch, part = [], _Batch([], [], [])
+                batch, part = [], _Batch([], [], [], [])
                 if len(pending) >= in_flight:
                     collect(*pending.pop(0))
             superseded = None
@@ -692,6 +715,9 @@ class _RowWriter:
         self._futures: list[Future[None]] = []
         # COPY text of the free-text values a batch repeats (source, batch id, key id).
         self._escaped: dict[str, str] = {}
+        # COPY text written and not yet flushed.
+        self._licenses: list[bytes] = []
+        self._holders: list[bytes] = []
 
     def credentials(self, tokens: list[bytes]) -> list[Any]:
         """The credential column's values of some tokens: bytes for COPY, else str."""
@@ -704,16 +730,11 @@ class _RowWriter:
         rows = batch.rows
         holders = batch.holders
         if self._mode == "copy":
-            # The COPY text is made here (a few string joins) and only sent from the thread,
-            # which then needs the GIL for next to nothing while the server inserts and indexes
-            # on its own core.
-            data = (
-                _license_lines(rows, self._escaped),
-                _holder_lines(holders),
-            )
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-copy")
-            self._futures.append(self._pool.submit(self._copy, *data))
+            # The COPY text is made here (a few string joins) and only sent from the thread
+            # (see flush), which then needs the GIL for next to nothing while the server inserts
+            # and indexes on its own core.
+            self._licenses.append(_license_lines(rows, self._escaped))
+            self._holders.append(_holder_lines(holders))
             return
         try:
             if self._mode == "executemany":
@@ -731,8 +752,19 @@ class _RowWriter:
         except self._integrity:
             raise _concurrent() from None
 
+    def flush(self) -> None:
+        """Send what write() has gathered since the last flush (PostgreSQL: as one COPY)."""
+        if not self._licenses:
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-copy")
+        data = (self._licenses, self._holders)
+        self._licenses, self._holders = [], []
+        self._futures.append(self._pool.submit(self._copy, *data))
+
     def finish(self) -> None:
         """Wait until every row written so far is in the database (or raise its error)."""
+        self.flush()
         futures, self._futures = self._futures, []
         try:
             for future in futures:
@@ -746,12 +778,14 @@ class _RowWriter:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def _copy(self, licenses: bytes, holders: bytes) -> None:
+    def _copy(self, licenses: list[bytes], holders: list[bytes]) -> None:
         with self._raw.cursor() as cursor:
             with cursor.copy(_copy_sql("licenses", _LICENSE_COLUMNS)) as copy:
-                copy.write(licenses)
+                for data in licenses:
+                    copy.write(data)
             with cursor.copy(_copy_sql("license_holders", _HOLDER_COLUMNS)) as copy:
-                copy.write(holders)
+                for data in holders:
+                    copy.write(data)
 
 
 def _license_lines(rows: Sequence[list[Any]], escaped: dict[str, str]) -> bytes:
