@@ -462,8 +462,12 @@ class PostgresReader:
                 raise
             return
         for number, (_, holder_key, answer) in enumerate(batch, start=1):
-            if not answer.done():
+            if answer.done():
+                continue  # its call was cancelled
+            try:
                 answer.set_result(_caller_and_holder(grouped.get(number, []), holder_key))
+            except Exception as exc:  # one call's rows that do not parse fail that call only
+                answer.set_exception(exc)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
