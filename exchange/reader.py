@@ -392,7 +392,6 @@ class PostgresReader:
         self._pool: _Connections | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queued: list[_Queued] = []  # reads waiting for this turn of the loop to end
-        self._queue_loop: asyncio.AbstractEventLoop | None = None
         self._reading: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -402,10 +401,12 @@ class PostgresReader:
         return cls(url.render_as_string(hide_password=False), max_size=max_size)
 
     def _connections(self) -> _Connections:
+        """This event loop's connections (and read queue): new ones in a new loop."""
         loop = asyncio.get_running_loop()
         if self._pool is None or self._loop is not loop:
             self._loop = loop
             self._pool = _Connections(self._dsn, self._max_size)
+            self._queued = []
         return self._pool
 
     async def consumer(self, key_id: str) -> Mapping[str, Any] | None:
@@ -416,10 +417,8 @@ class PostgresReader:
     async def caller_and_holder(
         self, key_id: str, holder_key: str
     ) -> tuple[Mapping[str, Any] | None, Prefetched]:
+        self._connections()  # in this loop
         loop = asyncio.get_running_loop()
-        if self._queue_loop is not loop:
-            self._queue_loop = loop
-            self._queued = []
         answer: asyncio.Future[tuple[Mapping[str, Any] | None, Prefetched]]
         answer = loop.create_future()
         self._queued.append((key_id, holder_key, answer))

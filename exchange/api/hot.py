@@ -156,7 +156,6 @@ class HotPath:
             return
         self.served += 1
         request_id = request_id or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
         status, headers, payload = await self._answer(route, body, presented, request_id)
         await send(
             {
