@@ -66,6 +66,7 @@ from license_store.record import HolderRef, LicenseRecord
 from license_store.status_list import StatusLists, publish, published_lists
 from license_store.store import credential_of
 from license_store.verification import verify_credential
+from onehub.settings import make_engine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "issuance.md"
 NOW = dt.datetime(2026, 11, 27, 2, 0, tzinfo=dt.UTC)
@@ -157,15 +158,10 @@ class _Clock:
 def _fresh_engine(db_url: str | None, folder: Path) -> sa.Engine:
     if db_url is None:
         path = folder / "hub.db"
-        path.unlink(missing_ok=True)
-        engine = sa.create_engine(f"sqlite:///{path}")
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(dbapi_conn: Any, _record: Any) -> None:
-            # As onehub.settings.make_engine sets up the embedded hub database.
-            dbapi_conn.execute("PRAGMA journal_mode=WAL")
-            dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
+        for stale in (path, path.with_name("hub.db-wal"), path.with_name("hub.db-shm")):
+            stale.unlink(missing_ok=True)
+        # The embedded hub database as the hub sets it up (WAL, page size, foreign keys).
+        engine = make_engine(f"sqlite:///{path}")
     else:
         engine = sa.create_engine(db_url)
         metadata.drop_all(engine)
@@ -375,6 +371,18 @@ def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, An
         for repeat in range(repeats):
             key = Ed25519PrivateKey.generate()
             raw_sign, issuing = _Clock(), _Clock()
+            # The same records into a fresh database in one issue() call and one commit:
+            # how the pipeline issues a license type's changes (exchange.issuance). The raw rate is
+            # measured beside it again, so each ratio has its own. (First: on PostgreSQL the next
+            # run drops these tables.)
+            whole_raw, whole = _Clock(), _Clock()
+            if size < count:
+                (Path(tmp) / "whole").mkdir(exist_ok=True)
+                whole_engine = _fresh_engine(db_url, Path(tmp) / "whole")
+                _issue_all(
+                    whole_engine, batch, count, cipher, kek, (whole_raw, key.sign, messages), whole
+                )
+                whole_engine.dispose()
             engine = _fresh_engine(db_url, Path(tmp))
             issued, signatures, server_cpu = _issue_all(
                 engine, batch, size, cipher, kek, (raw_sign, key.sign, messages), issuing
@@ -408,6 +416,11 @@ def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, An
                 row[f"raw_verify_{clock}"] = count / getattr(raw_verify, clock)
                 row[f"verify_{clock}"] = count / getattr(verify, clock)
                 row[f"lists_{clock}"] = count / getattr(listed, clock)
+                if whole.wall:
+                    row[f"whole_{clock}"] = count / getattr(whole, clock)
+                    row[f"whole_ratio_{clock}"] = row[f"whole_{clock}"] / (
+                        count / getattr(whole_raw, clock)
+                    )
                 for name, raw in (("issue", "sign"), ("stage", "sign")):
                     row[f"{name}_ratio_{clock}"] = (
                         row[f"{name}_{clock}"] / row[f"raw_{raw}_{clock}"]
@@ -428,7 +441,13 @@ def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, An
             rows.append(row)
             print(
                 f"repeat {repeat + 1} (cpu | wall): issue {row['issue_ratio_cpu']:.0%} |"
-                f" {row['issue_ratio_wall']:.0%}, stage {row['stage_ratio_cpu']:.0%} |"
+                f" {row['issue_ratio_wall']:.0%}"
+                + (
+                    f", in one call {row['whole_ratio_cpu']:.0%} | {row['whole_ratio_wall']:.0%}"
+                    if "whole_cpu" in row
+                    else ""
+                )
+                + f", stage {row['stage_ratio_cpu']:.0%} |"
                 f" {row['stage_ratio_wall']:.0%}, verify {row['verify_ratio_cpu']:.0%} |"
                 f" {row['verify_ratio_wall']:.0%}, with lists {row['lists_ratio_cpu']:.0%} |"
                 f" {row['lists_ratio_wall']:.0%}",
@@ -467,7 +486,23 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
         "| what | per CPU s | vs raw | per wall s | vs raw |",
         "| --- | ---: | ---: | ---: | ---: |",
         line("raw Ed25519 sign (`cryptography`)", "raw_sign", ""),
-        line("**issuance**, end to end (`issue()` + commit)", "issue", "sign"),
+        line(
+            f"**issuance**, end to end (`issue()` + commit), {args.batch:,} per call",
+            "issue",
+            "sign",
+        ),
+        *(
+            [
+                line(
+                    f"**issuance**, all {args.licenses:,} in one call (as the pipeline issues a"
+                    " changeset)",
+                    "whole",
+                    "sign",
+                )
+            ]
+            if "whole_cpu" in result
+            else []
+        ),
         line("signing stage only (render, JCS, sign, encode, encrypt; no DB)", "stage", "sign"),
         line("raw Ed25519 verify (`cryptography`)", "raw_verify", ""),
         line("**verification** (`verify_credential`)", "verify", "verify"),
@@ -476,6 +511,14 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
         "Per repeat, issuance / verification vs raw (CPU): "
         + ", ".join(
             f"{r['issue_ratio_cpu']:.0%} / {r['verify_ratio_cpu']:.0%}" for r in result["runs"]
+        )
+        + (
+            "; issuance in one call vs raw (CPU | wall): "
+            + ", ".join(
+                f"{r['whole_ratio_cpu']:.0%} | {r['whole_ratio_wall']:.0%}" for r in result["runs"]
+            )
+            if "whole_cpu" in result
+            else ""
         ),
         "",
         "CPU microseconds per license: "
@@ -515,6 +558,14 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
     ]
 
 
+def _verdict(result: dict[str, Any], name: str) -> str:
+    """Whether a ratio reaches 50 % by both clocks, by CPU only, or not at all."""
+    cpu, wall = result[f"{name}_ratio_cpu"], result[f"{name}_ratio_wall"]
+    if cpu >= 0.5 and wall >= 0.5:
+        return "met (CPU and wall)"
+    return "met per CPU second only" if cpu >= 0.5 else "not met"
+
+
 def _rest_us(result: dict[str, Any]) -> float:
     """CPU microseconds per license that issuance spends besides the signing stage."""
     return float(1e6 / result["issue_cpu"] - 1e6 / result["stage_cpu"])
@@ -552,11 +603,20 @@ def write(
         *(
             f"- {'PostgreSQL' if url else 'SQLite'}: issuance"
             f" {result['issue_ratio_cpu']:.0%} of raw Ed25519 sign per CPU second"
-            f" ({result['issue_ratio_wall']:.0%} per wall second), verification"
+            f" ({result['issue_ratio_wall']:.0%} per wall second)"
+            + (
+                f"; in one call {result['whole_ratio_cpu']:.0%}"
+                f" ({result['whole_ratio_wall']:.0%} per wall second)"
+                if "whole_cpu" in result
+                else ""
+            )
+            + f"; verification"
             f" {result['verify_ratio_cpu']:.0%} of raw Ed25519 verify"
             f" ({result['verify_ratio_wall']:.0%}): verification"
-            f" {'met' if result['verify_ratio_cpu'] >= 0.5 else 'not met'}, issuance"
-            f" {'met' if result['issue_ratio_cpu'] >= 0.5 else 'not met'}."
+            f" {'met' if result['verify_ratio_cpu'] >= 0.5 else 'not met'}; issuance"
+            f" {_verdict(result, 'issue')}"
+            + (f", in one call {_verdict(result, 'whole')}" if "whole_cpu" in result else "")
+            + "."
             for url, result in results
         ),
         "",
