@@ -133,8 +133,7 @@ def test_source_expectation_on_unknown_field_fails_at_load(catalog_copy: Path) -
     path = catalog_copy / "sources" / "dca_marriage.yaml"
     text = path.read_text(encoding="utf-8")
     text += (
-        "expectations:\n"
-        "  - {type: expect_column_values_to_not_be_null, column: no_such_field}\n"
+        "expectations:\n  - {type: expect_column_values_to_not_be_null, column: no_such_field}\n"
     )
     path.write_text(text, encoding="utf-8")
     with pytest.raises(CatalogError) as err:

@@ -26,9 +26,12 @@ def test_batch_tokens_decrypt_and_look_like_single_ones(values: list[bytes]) -> 
         # Same shape: key id, then unpadded base64url of nonce + ciphertext + tag.
         assert _TOKEN.fullmatch(text) and len(text) == len(single)
         payload = text.partition(".")[2]
-        assert base64.urlsafe_b64encode(
-            base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        ).rstrip(b"=") == payload.encode()
+        assert (
+            base64.urlsafe_b64encode(
+                base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+            ).rstrip(b"=")
+            == payload.encode()
+        )
         assert cipher.decrypt(text, aad=aad) == value
 
 
