@@ -9,6 +9,9 @@ In one process, alternating run by run, over the same synthetic marriage-certifi
   per call and per commit: identifiers, status-list indices, credentials, RFC 8785, proofs,
   AES-GCM of the signed credential, rows written (SQLite: executemany in the issuing thread;
   PostgreSQL: COPY sent from a second thread while the next batch is signed), commit.
+* **issuance in one call**: the same records into another fresh database in one ``issue()``
+  call and one commit, as the pipeline issues a license type's changeset (with its own raw
+  slice of the same size right before it).
 * **signing stage**: the same credentials rendered (RFC 8785), hashed, signed, encoded and
   encrypted without a database (what issuance costs before it writes).
 * **raw verify**: ``Ed25519PublicKey.verify`` of those signatures, one thread, interleaved
