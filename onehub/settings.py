@@ -155,7 +155,11 @@ SQLITE_CACHE_KIB: Final = 65536
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for the hub database (SQLite gets WAL and a busy timeout for the API's workers)."""
+    """An engine for the hub database.
+
+    SQLite gets WAL and a busy timeout (for the API's workers), foreign keys, and the page size
+    and page cache above (the page size only when the database is new).
+    """
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30})
 
