@@ -68,3 +68,47 @@ def test_free_text_columns_survive_the_bulk_write(
     assert credential["credentialSubject"]["licenseNumber"] == record.license_no
     other = current_license(session=session, record_key=plain.record_key)
     assert other is not None and other.valid_from is None and other.valid_until is None
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "valid_until"),
+    [
+        (dt.date(1949, 10, 1), dt.date(9999, 12, 31)),  # before and long after PostgreSQL's epoch
+        (dt.date(2000, 1, 1), dt.date(2000, 1, 2)),  # on it
+        (dt.date(1999, 12, 31), None),
+    ],
+)
+def test_dates_and_times_survive_the_bulk_write(
+    session: Session,
+    signer: Ed25519Signer,
+    cipher: FieldCipher,
+    make_record: MakeRecord,
+    issuer_did: str,
+    type_codes: dict[str, str],
+    issuer_codes: dict[str, str],
+    valid_from: dt.date,
+    valid_until: dt.date | None,
+) -> None:
+    # PostgreSQL takes these rows as binary COPY: days and microseconds since 2000-01-01 UTC.
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    as_of = dt.datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=beijing)
+    now = dt.datetime(2026, 11, 27, 10, 11, 12, 345_678, tzinfo=beijing)
+    record = make_record(9, valid_from=valid_from, valid_until=valid_until, as_of=as_of)
+    issue(
+        session=session,
+        records=[record],
+        signer=signer,
+        cipher=cipher,
+        issuer_did=issuer_did,
+        type_codes=type_codes,
+        issuer_codes=issuer_codes,
+        now=now,
+    )
+    session.commit()
+    session.expunge_all()
+    stored = current_license(session=session, record_key=record.record_key)
+    assert stored is not None
+    assert (stored.valid_from, stored.valid_until) == (valid_from, valid_until)
+    assert stored.issued_at == now and stored.issued_at.utcoffset() == dt.timedelta(0)
+    assert stored.as_of == as_of
+    assert (stored.version, stored.status_seq) == (1, 0)
