@@ -802,11 +802,13 @@ _LENGTH: Final = struct.Struct(">i").pack
 # Tuple header (19 fields) and the first field's length; int4 and int8 with their lengths.
 _ROW_HEAD: Final = struct.Struct(">hi").pack
 _INT4_INT8: Final = struct.Struct(">iiiq").pack
+_INT4: Final = struct.Struct(">ii").pack
 _NULL_FIELD: Final = b"\xff\xff\xff\xff"
 _PG_EPOCH: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _PG_EPOCH_DAY: Final = dt.date(2000, 1, 1).toordinal()
-# Bound on the memo of packed repeated values (a batch has a handful).
-_PACKED_MEMO: Final = 1024
+# Bound on the memo of packed values: a handful a batch shares, and the validity dates (a
+# call's records may start and end on thousands of different days).
+_PACKED_MEMO: Final = 1 << 14
 
 
 def _pack(value: Any) -> bytes:
@@ -820,8 +822,7 @@ def _pack(value: Any) -> bytes:
         micros = (value - _PG_EPOCH) // dt.timedelta(microseconds=1)
         return b"\x00\x00\x00\x08" + micros.to_bytes(8, "big", signed=True)
     if isinstance(value, dt.date):
-        days = value.toordinal() - _PG_EPOCH_DAY
-        return b"\x00\x00\x00\x04" + days.to_bytes(4, "big", signed=True)
+        return _INT4(4, value.toordinal() - _PG_EPOCH_DAY)
     raise TypeError(f"cannot pack {type(value).__name__}")
 
 
@@ -855,17 +856,22 @@ def _license_binary(rows: Sequence[list[Any]], packed: dict[Any, bytes]) -> byte
         key_id,
         credential,
     ) in rows:
-        # Three memo lookups a row for the eleven values a batch repeats.
+        # Memo lookups for the values rows share (codes, times, source, key id) and for dates.
         head = packed.get((license_type, issuer, status))
         if head is None:
             head = packed[(license_type, issuer, status)] = b"".join(
                 map(_pack, (license_type, issuer, status))
             )
-        dates = packed.get((valid_from, valid_until, issued_at, changed_at))
-        if dates is None:
-            dates = packed[(valid_from, valid_until, issued_at, changed_at)] = b"".join(
-                map(_pack, (valid_from, valid_until, issued_at, changed_at))
-            )
+        # Validity dates vary from record to record: one entry per date, not per pair.
+        starts = packed.get(valid_from)
+        if starts is None:
+            starts = packed[valid_from] = _pack(valid_from)
+        ends = packed.get(valid_until)
+        if ends is None:
+            ends = packed[valid_until] = _pack(valid_until)
+        times = packed.get((issued_at, changed_at))
+        if times is None:
+            times = packed[(issued_at, changed_at)] = _pack(issued_at) + _pack(changed_at)
         tail = packed.get((source, batch_id, as_of, key_id))
         if tail is None:
             tail = packed[(source, batch_id, as_of, key_id)] = b"".join(
@@ -882,7 +888,9 @@ def _license_binary(rows: Sequence[list[Any]], packed: dict[Any, bytes]) -> byte
             _INT4_INT8(4, version, 8, serial),
             head,
             _INT4_INT8(4, status_seq, 8, status_index),
-            dates,
+            starts,
+            ends,
+            times,
             _LENGTH(len(digest)),
             digest,
             tail,
