@@ -94,10 +94,12 @@ def records(count: int) -> list[LicenseRecord]:
         born_b = dt.date(1962, 6, 1) + dt.timedelta(days=(n * 7) % 12000)
         id_a = _resident_id("440106", born_a, n)
         id_b = _resident_id("440104", born_b, n + 1)
-        number = f"J440106-{2000 + n % 26}-{n:07d}"
+        # Registered on one of 9,497 days (2000-01-01 to 2025-12-31), as real records are.
+        registered = dt.date(2000, 1, 1) + dt.timedelta(days=(n * 7919) % 9497)
+        number = f"J440106-{registered.year}-{n:07d}"
         fields = {
             "certificate_no": number,
-            "registration_date": f"{2000 + n % 26}-05-20",
+            "registration_date": registered.isoformat(),
             "registration_office": OFFICES[n % len(OFFICES)],
         }
         out.append(
@@ -127,7 +129,7 @@ def records(count: int) -> list[LicenseRecord]:
                     ),
                 ),
                 fields=fields,
-                valid_from=dt.date(2000 + n % 26, 5, 20),
+                valid_from=registered,
                 valid_until=None,
                 source="dca_marriage",
                 batch_id="bench:1",
@@ -481,8 +483,9 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
     return [
         f"## {'PostgreSQL' if db_url else 'SQLite'}",
         "",
-        f"{args.licenses:,} marriage-certificate licenses (two holders each, signed credentials"
-        f" of {result['credential_bytes'] / 1000:.1f} kB, stored encrypted as base64url),"
+        f"{args.licenses:,} marriage-certificate licenses (two holders each, registered on up"
+        " to 9,497 different days, signed credentials of"
+        f" {result['credential_bytes'] / 1000:.1f} kB, stored encrypted as base64url),"
         f" {args.batch:,} per `issue()` call and commit; hub database: {backend}."
         f" Median of {args.repeats} repeats. Load average before / after:"
         f" {result['load_before']:.1f} / {result['load_after']:.1f}.",
