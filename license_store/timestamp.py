@@ -20,7 +20,8 @@ def format_timestamp(moment: dt.datetime) -> str:
     """Write an aware datetime as UTC ``YYYY-MM-DDTHH:MM:SSZ`` (whole seconds)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValidationFailedError("a timestamp needs a time zone; pass an aware datetime")
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: a fraction of its cost, and four-digit years below 1000 too.
+    return moment.astimezone(dt.UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: object) -> dt.datetime:
