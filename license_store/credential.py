@@ -14,7 +14,6 @@ from license_store.bitstring import MIN_ENTRIES
 from license_store.canonical import canonicalize, canonicalize_plain, encode_plain
 from license_store.error import StatusListError
 from license_store.record import LicenseRecord
-from license_store.timestamp import format_timestamp
 
 VC_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
 ISSUER_NAME: Final = "广东省政务数据共享交换平台 OneHub"
@@ -22,7 +21,10 @@ CREDENTIAL_TYPES: Final = ("VerifiableCredential", "ELicense")
 ID_PREFIX: Final = "urn:oid:"
 # Licence dates are calendar days in China (UTC+8 all year since 1991): a licence valid from
 # D starts at D 00:00 Beijing time and one valid until D ends at D 23:59:59 Beijing time.
-CHINA_TIME: Final = dt.timezone(dt.timedelta(hours=8), "CST")
+_CHINA_OFFSET: Final = dt.timedelta(hours=8)
+CHINA_TIME: Final = dt.timezone(_CHINA_OFFSET, "CST")
+_MIDNIGHT: Final = dt.time(0, 0)
+_LAST_SECOND: Final = dt.time(23, 59, 59)
 
 
 def pascal_case(code: str) -> str:
@@ -44,24 +46,26 @@ def license_id_of(credential_uri: object) -> str | None:
 
 def start_of_day(day: dt.date) -> dt.datetime:
     """Return the first instant of a calendar day in China, in UTC."""
-    return dt.datetime.combine(day, dt.time(0, 0), CHINA_TIME).astimezone(dt.UTC)
+    return dt.datetime.combine(day, _MIDNIGHT, CHINA_TIME).astimezone(dt.UTC)
 
 
 def end_of_day(day: dt.date) -> dt.datetime:
     """Return the last whole second of a calendar day in China, in UTC."""
-    return dt.datetime.combine(day, dt.time(23, 59, 59), CHINA_TIME).astimezone(dt.UTC)
+    return dt.datetime.combine(day, _LAST_SECOND, CHINA_TIME).astimezone(dt.UTC)
 
 
-@lru_cache(maxsize=4096)
 def valid_from_text(day: dt.date) -> str:
-    """Return the ``validFrom`` timestamp of a first calendar day (cached: batches repeat days)."""
-    return format_timestamp(start_of_day(day))
+    """Return the ``validFrom`` timestamp of a first calendar day.
+
+    The text ``format_timestamp(start_of_day(day))`` writes, by naive arithmetic (China time has
+    a fixed offset): a call's records may start on thousands of different days.
+    """
+    return (dt.datetime.combine(day, _MIDNIGHT) - _CHINA_OFFSET).isoformat() + "Z"
 
 
-@lru_cache(maxsize=4096)
 def valid_until_text(day: dt.date) -> str:
-    """Return the ``validUntil`` timestamp of a last calendar day."""
-    return format_timestamp(end_of_day(day))
+    """Return the ``validUntil`` timestamp of a last calendar day (as ``valid_from_text``)."""
+    return (dt.datetime.combine(day, _LAST_SECOND) - _CHINA_OFFSET).isoformat() + "Z"
 
 
 def build_credential(

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catalog_schemas.errors import ValidationFailedError
+from license_store.credential import end_of_day, start_of_day, valid_from_text, valid_until_text
 from license_store.timestamp import format_timestamp, parse_timestamp
 
 aware = st.datetimes(
@@ -46,3 +47,16 @@ def test_years_before_1000_keep_four_digits() -> None:
 def test_a_naive_datetime_is_refused() -> None:
     with pytest.raises(ValidationFailedError, match="time zone"):
         format_timestamp(dt.datetime(2026, 11, 27, 2))
+
+
+@given(st.dates(min_value=dt.date(1, 1, 2), max_value=dt.date(9999, 12, 30)))
+def test_validity_texts_are_the_timestamps_of_the_first_and_last_second_in_china(
+    day: dt.date,
+) -> None:
+    # valid_from_text and valid_until_text compute the text directly; it must be what
+    # format_timestamp writes of the instants themselves.
+    assert valid_from_text(day) == format_timestamp(start_of_day(day))
+    assert valid_until_text(day) == format_timestamp(end_of_day(day))
+    assert parse_timestamp(valid_from_text(day)) == dt.datetime.combine(
+        day, dt.time(0, 0), dt.timezone(dt.timedelta(hours=8))
+    )
