@@ -652,8 +652,8 @@ def write(
         "either clock. New hub databases use 16 KiB pages (onehub.settings.SQLITE_PAGE_SIZE): "
         "on 4 KiB pages every license row took a page of its own, and SQLite's share was 32-35 "
         "µs per license instead of about 25. bench/sqlite_storage.py splits that share by "
-        "schema variant: the holder rows take about a third, a bare licenses table with its "
-        "tokens still about 13 µs.",
+        "schema variant (bench/results/sqlite_storage.md): the holder rows take about a third, "
+        "and a bare licenses table with its tokens still about half a signature.",
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
