@@ -15,20 +15,46 @@ from license_store.signer import Ed25519Signer
 from license_store.store import credential_of, current_license
 
 MakeRecord = Callable[..., LicenseRecord]
+IssueAll = Callable[[list[LicenseRecord], dt.datetime], None]
 
 # Free text that COPY's text format must escape, or could mistake for NULL.
 AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "\\N", "carriage\rreturn", "\\.", "中文 é"]
 
 
-@pytest.mark.parametrize("text", AWKWARD)
-def test_free_text_columns_survive_the_bulk_write(
+@pytest.fixture
+def issue_all(
     session: Session,
     signer: Ed25519Signer,
     cipher: FieldCipher,
-    make_record: MakeRecord,
     issuer_did: str,
     type_codes: dict[str, str],
     issuer_codes: dict[str, str],
+) -> IssueAll:
+    """Issue records in one call and commit; later reads come from the database."""
+
+    def run(records: list[LicenseRecord], now: dt.datetime) -> None:
+        issue(
+            session=session,
+            records=records,
+            signer=signer,
+            cipher=cipher,
+            issuer_did=issuer_did,
+            type_codes=type_codes,
+            issuer_codes=issuer_codes,
+            now=now,
+        )
+        session.commit()
+        session.expunge_all()
+
+    return run
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+def test_free_text_columns_survive_the_bulk_write(
+    session: Session,
+    issue_all: IssueAll,
+    cipher: FieldCipher,
+    make_record: MakeRecord,
     now: dt.datetime,
     text: str,
 ) -> None:
@@ -41,18 +67,7 @@ def test_free_text_columns_survive_the_bulk_write(
         valid_until=dt.date(2030, 1, 31),
     )
     plain = make_record(8, valid_from=None)
-    issue(
-        session=session,
-        records=[record, plain],
-        signer=signer,
-        cipher=cipher,
-        issuer_did=issuer_did,
-        type_codes=type_codes,
-        issuer_codes=issuer_codes,
-        now=now,
-    )
-    session.commit()
-    session.expunge_all()
+    issue_all([record, plain], now)
     stored = current_license(session=session, record_key=record.record_key)
     assert stored is not None
     assert (stored.source, stored.batch_id, stored.row_hash) == (
@@ -80,12 +95,8 @@ def test_free_text_columns_survive_the_bulk_write(
 )
 def test_dates_and_times_survive_the_bulk_write(
     session: Session,
-    signer: Ed25519Signer,
-    cipher: FieldCipher,
+    issue_all: IssueAll,
     make_record: MakeRecord,
-    issuer_did: str,
-    type_codes: dict[str, str],
-    issuer_codes: dict[str, str],
     valid_from: dt.date,
     valid_until: dt.date | None,
 ) -> None:
@@ -94,18 +105,7 @@ def test_dates_and_times_survive_the_bulk_write(
     as_of = dt.datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=beijing)
     now = dt.datetime(2026, 11, 27, 10, 11, 12, 345_678, tzinfo=beijing)
     record = make_record(9, valid_from=valid_from, valid_until=valid_until, as_of=as_of)
-    issue(
-        session=session,
-        records=[record],
-        signer=signer,
-        cipher=cipher,
-        issuer_did=issuer_did,
-        type_codes=type_codes,
-        issuer_codes=issuer_codes,
-        now=now,
-    )
-    session.commit()
-    session.expunge_all()
+    issue_all([record], now)
     stored = current_license(session=session, record_key=record.record_key)
     assert stored is not None
     assert (stored.valid_from, stored.valid_until) == (valid_from, valid_until)
