@@ -799,10 +799,11 @@ class _RowWriter:
 _BINARY_HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _BINARY_TRAILER: Final = b"\xff\xff"
 _LENGTH: Final = struct.Struct(">i").pack
-# Tuple header (19 fields) and the first field's length; int4 and int8 with their lengths.
+# Tuple header (the field count) and the first field's length; int4 and int8 with lengths.
 _ROW_HEAD: Final = struct.Struct(">hi").pack
 _INT4_INT8: Final = struct.Struct(">iiiq").pack
 _INT4: Final = struct.Struct(">ii").pack
+_FIELDS: Final = len(_LICENSE_COLUMNS)
 _NULL_FIELD: Final = b"\xff\xff\xff\xff"
 _PG_EPOCH: Final = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 _PG_EPOCH_DAY: Final = dt.date(2000, 1, 1).toordinal()
@@ -881,7 +882,7 @@ def _license_binary(rows: Sequence[list[Any]], packed: dict[Any, bytes]) -> byte
         key = record_key.encode()
         digest = row_hash.encode()
         parts += (
-            _ROW_HEAD(19, len(lid)),
+            _ROW_HEAD(_FIELDS, len(lid)),
             lid,
             _LENGTH(len(key)),
             key,
@@ -946,12 +947,12 @@ def _copy_sql(table: str, columns: Sequence[str], *, binary: bool = False) -> st
 def _converter(column_type: Any, dialect: Dialect, *, mode: str) -> Callable[[Any], Any]:
     """The column type's bind processor, memoized per value (a batch repeats its dates).
 
-    For COPY the result is the text PostgreSQL reads (``str`` of a date or an aware datetime).
+    For COPY the result is what psycopg would be given (a date, an aware UTC datetime), which
+    ``_pack`` writes in the binary format.
     """
     if mode == "core":
         return _same
     process = column_type.dialect_impl(dialect).bind_processor(dialect) or _same
-    finish = _same
     cache: dict[Any, Any] = {}
 
     def convert(value: Any) -> Any:
@@ -959,7 +960,7 @@ def _converter(column_type: Any, dialect: Dialect, *, mode: str) -> Callable[[An
             return None
         found = cache.get(value)
         if found is None:
-            found = cache[value] = finish(process(value))
+            found = cache[value] = process(value)
         return found
 
     return convert
