@@ -160,7 +160,8 @@ class _Clock:
         return result
 
 
-def _fresh_engine(db_url: str | None, folder: Path) -> sa.Engine:
+def _fresh_engine(db_url: str | None, folder: Path, schema: sa.MetaData = metadata) -> sa.Engine:
+    """A new hub database with the license tables of ``schema`` (the hub's, by default)."""
     if db_url is None:
         path = folder / "hub.db"
         for stale in (path, path.with_name("hub.db-wal"), path.with_name("hub.db-shm")):
@@ -169,8 +170,8 @@ def _fresh_engine(db_url: str | None, folder: Path) -> sa.Engine:
         engine = make_engine(f"sqlite:///{path}")
     else:
         engine = sa.create_engine(db_url)
-        metadata.drop_all(engine)
-    metadata.create_all(engine)
+        schema.drop_all(engine)
+    schema.create_all(engine)
     if engine.dialect.name == "postgresql":
         with engine.begin() as connection:
             # As onehub.database.create_schema lays out the hub's licenses table: credentials
@@ -251,44 +252,68 @@ def _process_cpu(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+LICENSE_COLUMNS = [c.name for c in License.__table__.columns]
+HOLDER_COLUMNS = [c.name for c in LicenseHolder.__table__.columns]
+Row = tuple[Any, ...]
+# Licenses rows and their holder rows, stored together by one executemany each and a commit.
+Batch = tuple[list[Row], list[Row]]
+
+
+def stored_rows(engine: sa.Engine) -> tuple[list[Row], dict[str, list[Row]]]:
+    """The stored license rows (in status-list order) and the holder rows of each license."""
+    with engine.connect() as connection:
+        licenses = [
+            tuple(row)
+            for row in connection.exec_driver_sql(
+                f"SELECT {', '.join(LICENSE_COLUMNS)} FROM licenses ORDER BY status_index"
+            )
+        ]
+        holders: dict[str, list[Row]] = {}
+        for holder in connection.exec_driver_sql(
+            f"SELECT {', '.join(HOLDER_COLUMNS)} FROM license_holders"
+        ):
+            holders.setdefault(holder[0], []).append(tuple(holder))
+    return licenses, holders
+
+
+def batches(licenses: list[Row], holders: dict[str, list[Row]], size: int) -> list[Batch]:
+    """``size`` licenses a batch, each with the holder rows ``holders`` has for them."""
+    return [
+        (
+            licenses[start : start + size],
+            [h for row in licenses[start : start + size] for h in holders.get(row[0], ())],
+        )
+        for start in range(0, len(licenses), size)
+    ]
+
+
+def insert_batches(driver: Any, parts: list[Batch]) -> None:
+    """Store the batches again through a sqlite3 connection: executemany and a commit each."""
+    insert_licenses = (
+        f"INSERT INTO licenses ({', '.join(LICENSE_COLUMNS)})"
+        f" VALUES ({', '.join('?' * len(LICENSE_COLUMNS))})"
+    )
+    insert_holders = (
+        f"INSERT INTO license_holders ({', '.join(HOLDER_COLUMNS)})"
+        f" VALUES ({', '.join('?' * len(HOLDER_COLUMNS))})"
+    )
+    for license_rows, holder_rows in parts:
+        driver.executemany(insert_licenses, license_rows)
+        if holder_rows:
+            driver.executemany(insert_holders, holder_rows)
+        driver.commit()
+
+
 def _sqlite_storage(source: sa.Engine, folder: Path, size: int) -> float:
     """CPU seconds SQLite alone takes to store the issued rows: the same rows, ``size``
     licenses (and their holders) per executemany and commit, into a fresh hub database."""
-    licenses = [c.name for c in License.__table__.columns]
-    holders = [c.name for c in LicenseHolder.__table__.columns]
-    with source.connect() as connection:
-        rows = connection.exec_driver_sql(
-            f"SELECT {', '.join(licenses)} FROM licenses ORDER BY status_index"
-        ).all()
-        by_license: dict[str, list[Any]] = {}
-        for holder in connection.exec_driver_sql(
-            f"SELECT {', '.join(holders)} FROM license_holders"
-        ):
-            by_license.setdefault(holder[0], []).append(tuple(holder))
+    parts = batches(*stored_rows(source), size)
     (folder / "again").mkdir(exist_ok=True)
     target = _fresh_engine(None, folder / "again")
-    insert_licenses = (
-        f"INSERT INTO licenses ({', '.join(licenses)}) VALUES ({', '.join('?' * len(licenses))})"
-    )
-    insert_holders = (
-        f"INSERT INTO license_holders ({', '.join(holders)})"
-        f" VALUES ({', '.join('?' * len(holders))})"
-    )
-    parts = [
-        (
-            [tuple(row) for row in rows[start : start + size]],
-            [h for row in rows[start : start + size] for h in by_license[row[0]]],
-        )
-        for start in range(0, len(rows), size)
-    ]
     raw = target.raw_connection()
     try:
-        driver: Any = raw.driver_connection
         cpu = time.process_time()
-        for license_rows, holder_rows in parts:
-            driver.executemany(insert_licenses, license_rows)
-            driver.executemany(insert_holders, holder_rows)
-            driver.commit()
+        insert_batches(raw.driver_connection, parts)
         cpu = time.process_time() - cpu
     finally:
         raw.close()

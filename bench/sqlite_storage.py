@@ -46,15 +46,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from issuance import _Clock, _fresh_engine, _issue_all, records
+from issuance import (
+    LICENSE_COLUMNS,
+    Row,
+    _Clock,
+    _fresh_engine,
+    _issue_all,
+    batches,
+    insert_batches,
+    records,
+    stored_rows,
+)
 
 from catalog_schemas.cipher import FieldCipher
 from license_store.model import License, LicenseHolder
-from onehub.settings import make_engine
 
 HERE = Path(__file__).resolve().parent
-LICENSES = [c.name for c in License.__table__.columns]
-HOLDERS = [c.name for c in LicenseHolder.__table__.columns]
+TOKEN = LICENSE_COLUMNS.index("credential_enc")
 
 
 @dataclass(frozen=True)
@@ -84,29 +92,18 @@ VARIANTS = (
 )
 
 
-def issued_rows(count: int, folder: Path) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Rows of ``count`` licenses issued into a hub database, with their holder rows."""
+def issued_rows(count: int, folder: Path) -> tuple[list[Row], dict[str, list[Row]]]:
+    """Rows of ``count`` licenses issued into a hub database, and their holder rows."""
     cipher = FieldCipher({"k1": os.urandom(32)}, "k1")
     key = Ed25519PrivateKey.generate()
     engine = _fresh_engine(None, folder)
     _issue_all(
         engine, records(count), count, cipher, os.urandom(32), (_Clock(), key.sign, []), _Clock()
     )
-    with engine.connect() as connection:
-        licenses = [
-            tuple(row)
-            for row in connection.exec_driver_sql(
-                f"SELECT {', '.join(LICENSES)} FROM licenses ORDER BY status_index"
-            )
-        ]
-        holders = [
-            tuple(row)
-            for row in connection.exec_driver_sql(
-                f"SELECT {', '.join(HOLDERS)} FROM license_holders"
-            )
-        ]
-    engine.dispose()
-    return licenses, holders
+    try:
+        return stored_rows(engine)
+    finally:
+        engine.dispose()
 
 
 def _schema(variant: Variant) -> sa.MetaData:
@@ -128,42 +125,15 @@ def _schema(variant: Variant) -> sa.MetaData:
 
 def store(
     variant: Variant,
-    licenses: list[tuple[Any, ...]],
-    holders: list[tuple[Any, ...]],
+    licenses: list[Row],
+    holders: dict[str, list[Row]],
     size: int,
     folder: Path,
 ) -> tuple[float, float]:
     """User and system CPU seconds to store the rows as ``variant`` says."""
-    path = folder / "store.db"
-    for stale in (path, path.with_name("store.db-wal"), path.with_name("store.db-shm")):
-        stale.unlink(missing_ok=True)
-    engine = make_engine(f"sqlite:///{path}")
-    _schema(variant).create_all(engine)
-    by_license: dict[str, list[tuple[Any, ...]]] = {}
-    for holder in holders:
-        by_license.setdefault(holder[0], []).append(holder)
-    token = LICENSES.index("credential_enc")
-    rows = (
-        licenses
-        if variant.credential
-        else [(*row[:token], "", *row[token + 1 :]) for row in licenses]
-    )
-    parts = [
-        (
-            rows[start : start + size],
-            [h for row in rows[start : start + size] for h in by_license[row[0]]]
-            if variant.holders
-            else [],
-        )
-        for start in range(0, len(rows), size)
-    ]
-    insert_licenses = (
-        f"INSERT INTO licenses ({', '.join(LICENSES)}) VALUES ({', '.join('?' * len(LICENSES))})"
-    )
-    insert_holders = (
-        f"INSERT INTO license_holders ({', '.join(HOLDERS)})"
-        f" VALUES ({', '.join('?' * len(HOLDERS))})"
-    )
+    engine = _fresh_engine(None, folder, _schema(variant))
+    rows = licenses if variant.credential else [(*r[:TOKEN], "", *r[TOKEN + 1 :]) for r in licenses]
+    parts = batches(rows, holders if variant.holders else {}, size)
     raw = engine.raw_connection()
     try:
         driver: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
@@ -172,11 +142,7 @@ def store(
         if not variant.foreign_keys:
             driver.execute("PRAGMA foreign_keys=OFF")
         before = resource.getrusage(resource.RUSAGE_SELF)
-        for license_rows, holder_rows in parts:
-            driver.executemany(insert_licenses, license_rows)
-            if holder_rows:
-                driver.executemany(insert_holders, holder_rows)
-            driver.commit()
+        insert_batches(driver, parts)
         if variant.deferred_checkpoint:
             driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         after = resource.getrusage(resource.RUSAGE_SELF)
@@ -191,9 +157,7 @@ def run(count: int, repeats: int, size: int, progress: Callable[[str], None]) ->
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         licenses, holders = issued_rows(count, folder)
-        token_bytes = statistics.mean(
-            len(row[LICENSES.index("credential_enc")]) for row in licenses
-        )
+        token_bytes = statistics.mean(len(row[TOKEN]) for row in licenses)
         times: dict[str, list[tuple[float, float]]] = {v.label: [] for v in VARIANTS}
         (folder / "store").mkdir()
         for repeat in range(repeats):
@@ -207,7 +171,7 @@ def run(count: int, repeats: int, size: int, progress: Callable[[str], None]) ->
         "count": count,
         "repeats": repeats,
         "size": size,
-        "holders": len(holders) / count,
+        "holders": sum(map(len, holders.values())) / count,
         "token_bytes": token_bytes,
         "rows": [
             (
