@@ -139,7 +139,7 @@ def verify_proof(
 _SIGNATURE_BYTES: Final = 64
 _BASE: Final = 58**2
 _DIGITS: Final = 44
-# Rows per matrix product: small enough that OpenBLAS keeps it in the calling thread.
+# Rows per matrix product (the products run in the calling thread, see _one_blas_thread).
 _ROWS: Final = 256
 
 
@@ -156,9 +156,28 @@ def encode_signatures(signatures: Sequence[bytes]) -> list[bytes]:
     if not signatures or any(len(value) != _SIGNATURE_BYTES for value in signatures):
         return [multikey.encode_base58btc(value).encode("ascii") for value in signatures]
     out: list[bytes] = []
-    for start in range(0, len(signatures), _ROWS):
-        out += _encode_rows(signatures[start : start + _ROWS])
+    with _one_blas_thread():
+        for start in range(0, len(signatures), _ROWS):
+            out += _encode_rows(signatures[start : start + _ROWS])
     return out
+
+
+def _one_blas_thread() -> Any:
+    """A context in which BLAS (numpy's matrix products) runs in the calling thread only.
+
+    OpenBLAS splits a product this size across every core, and its worker threads then spin,
+    waiting for more, for a while after it returns: on two cores they took a core from the
+    issuing thread and the database (bench/issuance.py: process CPU 1.5 times wall time).
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    import numpy  # noqa: F401  (loaded first, so the controller finds its BLAS)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _encode_rows(signatures: Sequence[bytes]) -> list[bytes]:

@@ -177,3 +177,35 @@ def test_batch_proof_values_over_many_rows_and_the_extremes() -> None:
     signatures[650] = b"\xff" * 63 + b"\xfe"
     expected = [encode_base58btc(value).encode("ascii") for value in signatures]
     assert encode_signatures(signatures) == expected
+
+
+def test_batch_proof_values_keep_blas_in_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # OpenBLAS would split each product across every core and leave its threads spinning after
+    # it (a core taken from issuance and the database); inside, BLAS gets one thread, and its
+    # setting is given back afterwards.
+    from threadpoolctl import threadpool_info
+
+    from license_store import proof
+
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    assert before, "numpy's BLAS is not visible to threadpoolctl"
+    seen: list[list[int]] = []
+    encode_rows = proof._encode_rows
+
+    def spy(signatures: list[bytes]) -> list[bytes]:
+        seen.append(blas_threads())
+        return encode_rows(signatures)
+
+    monkeypatch.setattr(proof, "_encode_rows", spy)
+    rng = random.Random(6)
+    signatures = [rng.randbytes(64) for _ in range(600)]
+    assert encode_signatures(signatures) == [
+        encode_base58btc(value).encode("ascii") for value in signatures
+    ]
+    assert seen == [[1] * len(before)] * 3
+    assert blas_threads() == before
