@@ -5,8 +5,9 @@ Issuance works in batches: each credential's RFC 8785 bytes come from a per-call
 the proof configuration (the same for the whole call) is hashed once, signatures are requested a
 batch at a time (a :class:`~license_store.signer.BatchSigner` signs them in parallel while the
 next batch is built) and their proof values encoded a batch at a time, and each signed batch is
-written at once: COPY from a background thread on PostgreSQL (the server inserts while the next
-batch is signed), ``executemany`` on SQLite, a Core bulk INSERT elsewhere. Status-list indexes
+written at once from a background thread: COPY on PostgreSQL (the server inserts while the next
+batch is signed), ``executemany`` on SQLite (SQLite's B-tree work runs on another core), a Core
+bulk INSERT elsewhere. Status-list indexes
 come from a sequence on PostgreSQL, so issuers of different license types can run at once.
 """
 
@@ -313,6 +314,7 @@ def issue(
             elif (serial := next_serial.get(scope, 0)) and serial <= MAX_SERIAL:
                 next_serial[scope] = serial + 1  # the common case, without a call
             else:
+                writer.finish()  # the query below shares the connection with the writer
                 serial = _take_serial(session, next_serial, scope)
             license_id = scopes[scope].format(serial, version)
             status_index = next(indexes)
@@ -694,10 +696,14 @@ class _RowWriter:
     the GIL). Licenses go in the binary format, so the server takes each 2 kB token by its
     length instead of scanning it byte by byte for delimiters and escapes (its CPU per license
     fell by about a fifth, bench/issuance.py); holder rows are short and go as text.
-    SQLite: ``executemany`` on the driver connection, in this thread
-    (sqlite3 takes the GIL back for every row, so a thread would mostly wait for it). Any other
-    database: SQLAlchemy Core bulk INSERT. Values are converted by the column types' own bind
-    processors, once per distinct value, so what is stored is what SQLAlchemy would write.
+    SQLite: ``executemany`` on the driver connection, also in the background thread: sqlite3
+    lets the GIL go while SQLite inserts a row, and Ed25519 signing (``cryptography``) lets it
+    go while it signs, so SQLite's B-tree inserts and WAL writes run on another core beside the
+    signing (bench/issuance.py: about a fifth more licenses per wall second, for the same CPU).
+    The issuing thread must not use the connection meanwhile: :meth:`finish` first. Any other
+    database: SQLAlchemy Core bulk INSERT, in the issuing thread. Values are converted by the
+    column types' own bind processors, once per distinct value, so what is stored is what
+    SQLAlchemy would write.
     """
 
     def __init__(self, session: Session) -> None:
@@ -723,6 +729,8 @@ class _RowWriter:
         # COPY data written and not yet flushed.
         self._licenses: list[bytes] = []
         self._holders: list[bytes] = []
+        # SQLite rows written and not yet flushed.
+        self._rows: list[tuple[list[list[Any]], list[tuple[str, str, str, str, str]]]] = []
 
     def credentials(self, tokens: list[bytes]) -> list[Any]:
         """The credential column's values of some tokens: bytes for COPY, else str."""
@@ -731,7 +739,7 @@ class _RowWriter:
         return [token.decode("ascii") for token in tokens]
 
     def write(self, batch: _Batch) -> None:
-        """Write the (signed) rows of a batch; on PostgreSQL this returns before they land."""
+        """Write the (signed) rows of a batch; on PostgreSQL and SQLite they land after flush()."""
         rows = batch.rows
         holders = batch.holders
         if self._mode == "copy":
@@ -741,28 +749,31 @@ class _RowWriter:
             self._licenses.append(_license_binary(rows, self._packed))
             self._holders.append(_holder_lines(holders))
             return
+        if self._mode == "executemany":
+            self._rows.append((rows, holders))
+            return
         try:
-            if self._mode == "executemany":
-                self._raw.executemany(_insert_sql("licenses", _LICENSE_COLUMNS), rows)
-                self._raw.executemany(_insert_sql("license_holders", _HOLDER_COLUMNS), holders)
-            else:
-                self._session.execute(
-                    insert(License.__table__),  # type: ignore[arg-type]
-                    [dict(zip(_LICENSE_COLUMNS, row, strict=True)) for row in rows],
-                )
-                self._session.execute(
-                    insert(LicenseHolder.__table__),  # type: ignore[arg-type]
-                    [dict(zip(_HOLDER_COLUMNS, holder, strict=True)) for holder in holders],
-                )
+            self._session.execute(
+                insert(License.__table__),  # type: ignore[arg-type]
+                [dict(zip(_LICENSE_COLUMNS, row, strict=True)) for row in rows],
+            )
+            self._session.execute(
+                insert(LicenseHolder.__table__),  # type: ignore[arg-type]
+                [dict(zip(_HOLDER_COLUMNS, holder, strict=True)) for holder in holders],
+            )
         except self._integrity:
             raise _concurrent() from None
 
     def flush(self) -> None:
-        """Send what write() has gathered since the last flush (PostgreSQL: as one COPY)."""
-        if not self._licenses:
+        """Send what write() has gathered since the last flush to the background thread."""
+        if not self._licenses and not self._rows:
             return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-copy")
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="issue-write")
+        if self._mode == "executemany":
+            parts, self._rows = self._rows, []
+            self._futures.append(self._pool.submit(self._insert, parts))
+            return
         data = (self._licenses, self._holders)
         self._licenses, self._holders = [], []
         self._futures.append(self._pool.submit(self._copy, *data))
@@ -778,10 +789,17 @@ class _RowWriter:
             raise _concurrent() from None
 
     def close(self) -> None:
-        """Stop the background thread (after any COPY it is running)."""
+        """Stop the background thread (after any write it is running)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+    def _insert(
+        self, parts: list[tuple[list[list[Any]], list[tuple[str, str, str, str, str]]]]
+    ) -> None:
+        for rows, holders in parts:
+            self._raw.executemany(_insert_sql("licenses", _LICENSE_COLUMNS), rows)
+            self._raw.executemany(_insert_sql("license_holders", _HOLDER_COLUMNS), holders)
 
     def _copy(self, licenses: list[bytes], holders: list[bytes]) -> None:
         with self._raw.cursor() as cursor:

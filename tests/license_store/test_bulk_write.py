@@ -6,10 +6,14 @@ import datetime as dt
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from catalog_schemas.cipher import FieldCipher
-from license_store.issuance import issue
+from license_store import issuance
+from license_store.error import ConcurrentIssuanceError
+from license_store.issuance import SIGN_BATCH, issue
+from license_store.model import License, LicenseHolder
 from license_store.record import LicenseRecord
 from license_store.signer import Ed25519Signer
 from license_store.store import credential_of, current_license
@@ -112,3 +116,24 @@ def test_dates_and_times_survive_the_bulk_write(
     assert stored.issued_at == now and stored.issued_at.utcoffset() == dt.timedelta(0)
     assert stored.as_of == as_of
     assert (stored.version, stored.status_seq) == (1, 0)
+
+
+def test_a_row_the_database_refuses_fails_the_call_and_writes_nothing(
+    session: Session,
+    issue_all: IssueAll,
+    make_record: MakeRecord,
+    now: dt.datetime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Rows are written from a background thread on both backends (COPY on PostgreSQL,
+    # executemany on SQLite): the database's refusal must still reach the caller, as the
+    # retriable ConcurrentIssuanceError, and the transaction roll back whole. Here another
+    # issuer "took" serial 1 first: the new record gets the same identifier.
+    issue_all([make_record(1)], now)
+    monkeypatch.setattr(issuance, "_take_serial", lambda session, taken, scope: 1)
+    records = [make_record(serial) for serial in range(2, 2 + 3 * SIGN_BATCH)]
+    with pytest.raises(ConcurrentIssuanceError):
+        issue_all(records, now)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(License)) == 1
+    assert session.scalar(select(func.count()).select_from(LicenseHolder)) == 2
