@@ -7,8 +7,8 @@ In one process, alternating run by run, over the same synthetic marriage-certifi
   call (so both see the same background load).
 * **issuance**: ``license_store.issuance.issue`` into a fresh hub database, ``--batch`` records
   per call and per commit: identifiers, status-list indices, credentials, RFC 8785, proofs,
-  AES-GCM of the signed credential, rows written (SQLite: executemany in the issuing thread;
-  PostgreSQL: binary COPY sent from a second thread while the next batch is signed), commit.
+  AES-GCM of the signed credential, rows written from a second thread while the next batch is
+  signed (SQLite: executemany; PostgreSQL: binary COPY), commit.
 * **issuance in one call**: the same records into another fresh database in one ``issue()``
   call and one commit, as the pipeline issues a license type's changeset (with its own raw
   slice of the same size right before it).
@@ -138,6 +138,19 @@ def records(count: int) -> list[LicenseRecord]:
             )
         )
     return out
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux), as the ratios depend on it: Python and Ed25519 do not
+    slow down alike from one machine to another."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def _timed(work: Callable[[], Any]) -> tuple[float, float, Any]:
@@ -493,7 +506,7 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
         "PostgreSQL (binary COPY from a second thread while the next batch is signed)"
         if db_url
         else "SQLite (as the hub sets it up: WAL, 16 KiB pages, 64 MiB page cache; a file in a"
-        " temp folder; executemany in the issuing thread)"
+        " temp folder; executemany from a second thread while the next batch is signed)"
     )
 
     def line(label: str, name: str, raw: str) -> str:
@@ -624,7 +637,7 @@ def write(
         " includes the thread that sends COPY data, not the server); *per wall second* also"
         " counts waiting (the server, disk syncs, and other programs on this shared machine).",
         f"Python {platform.python_version()}, cryptography {cryptography.__version__},"
-        f" {os.cpu_count()} CPUs ({platform.machine()}).",
+        f" {os.cpu_count()} CPUs ({_cpu_model()}, {platform.machine()}).",
         "",
     ]
     for url, result in results:
@@ -672,9 +685,11 @@ def write(
         "works when one call carries a whole changeset, as the pipeline's calls do; with 2,000 "
         "per call each call ends waiting for the server to store its last batch and commit. On "
         "SQLite the B-tree inserts (five indexes per license, two per holder), the WAL writes "
-        "and the checkpoints are CPU of the issuing process itself (a thread would not help: "
-        "sqlite3 takes the GIL back for every row), which is why SQLite stays below 50 % by "
-        "either clock. New hub databases use 16 KiB pages (onehub.settings.SQLITE_PAGE_SIZE): "
+        "and the checkpoints are CPU of the issuing process itself, which is why SQLite stays "
+        "furthest below 50 % per CPU second; they run in a second thread, beside the signing "
+        "(sqlite3 lets the GIL go while SQLite inserts a row, and cryptography's Ed25519 while "
+        "it signs), which brings the wall time closer to the CPU time of the issuing thread "
+        "alone. New hub databases use 16 KiB pages (onehub.settings.SQLITE_PAGE_SIZE): "
         "on 4 KiB pages every license row took a page of its own, and SQLite's share was 32-35 "
         "µs per license instead of about 25. bench/sqlite_storage.py splits that share by "
         "schema variant (bench/results/sqlite_storage.md): the holder rows take about a third, "
