@@ -11,14 +11,17 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from catalog_schemas.errors import FatalError
+import pyarrow as pa
+from sqlalchemy.orm import Session
+
 from catalog_schemas.model import LicenseType
 from exchange.hub import Hub
 from exchange.lake import ID_TYPES, LakeTable
-from license_store.issuance import cancel, issue
+from license_store.issuance import Rejection, cancel, issue
 from license_store.record import HolderRef, LicenseRecord
 from license_store.signer import Signer
 from license_store.store import get_cursor, set_cursor
+from quality.quarantine import record_rejected
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +33,8 @@ class IssuanceReport:
     issued: dict[str, int] = field(default_factory=dict)
     cancelled: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
+    #: Records issue() refused, quarantined with their reasons (``onehub quarantine list``).
+    quarantined: dict[str, int] = field(default_factory=dict)
     lake_versions: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,24 +139,80 @@ def issue_licenses(hub: Hub, signer: Signer) -> IssuanceReport:
                 if gone
                 else 0
             )
+            # The cursor moves past the refused records too, so they are quarantined in the
+            # same transaction: fixed and replayed, they come back through the change feed.
+            _quarantine(session, hub, license_type, result.rejected, latest)
             version = int(max(changes.column("_commit_version").to_pylist()))
             set_cursor(session=session, name=cursor_name, version=version, now=hub.now())
-        if result.rejected:
-            raise FatalError(
-                f"{license_type.code}: {len(result.rejected)} records could not be issued: "
-                + ", ".join(sorted({r.reason for r in result.rejected})),
-                code="issuance_rejected",
-            )
         report.issued[license_type.code] = len(result.issued)
         report.unchanged[license_type.code] = len(result.unchanged)
         report.cancelled[license_type.code] = int(cancelled)
+        report.quarantined[license_type.code] = len(result.rejected)
         report.lake_versions[license_type.code] = version
         logger.info(
-            "issuance %s: %d issued, %d unchanged, %d cancelled up to lake version %d",
+            "issuance %s: %d issued, %d unchanged, %d cancelled, %d quarantined up to lake"
+            " version %d",
             license_type.code,
             len(result.issued),
             len(result.unchanged),
             cancelled,
+            len(result.rejected),
             version,
         )
+        if result.rejected:
+            logger.warning(
+                "issuance %s: %d records could not be issued (%s); they are quarantined",
+                license_type.code,
+                len(result.rejected),
+                ", ".join(sorted({r.reason for r in result.rejected})),
+            )
     return report
+
+
+def _quarantine(
+    session: Session,
+    hub: Hub,
+    license_type: LicenseType,
+    rejected: tuple[Rejection, ...],
+    rows: dict[str, dict[str, Any]],
+) -> None:
+    """Quarantine the lake rows of refused records, by source and batch, with their reasons.
+
+    Kept as the gate's rejected rows are (ID fields encrypted, under the row's reference in its
+    source), so ``onehub quarantine replay`` can put a fixed row back into the lake, and the
+    next issuance run issues it; the reason ``issuance:<code>`` tells them from the gate's.
+    """
+    groups: dict[tuple[str, int], list[tuple[dict[str, Any], Rejection]]] = {}
+    for rejection in rejected:
+        row = rows[rejection.record_key]
+        # A batch id is "<source>:<seq>", or "replay:<source>:<seq>" for a replayed row.
+        seq = int(str(row["_batch_id"]).rsplit(":", 1)[-1])
+        groups.setdefault((row["_source"], seq), []).append((row, rejection))
+    for (source, seq), items in sorted(groups.items()):
+        columns: dict[str, list[Any]] = {spec.name: [] for spec in license_type.fields}
+        for row, _ in items:
+            for spec in license_type.fields:
+                value = row.get(spec.name)
+                if spec.type in ID_TYPES:
+                    key, enc = row.get(f"{spec.name}__key"), row.get(f"{spec.name}__enc")
+                    value = hub.cipher.decrypt_text(enc, aad=key) if key and enc else None
+                columns[spec.name].append(value)
+        table = pa.table(
+            {
+                **columns,
+                "_row_ref": [row["_row_ref"] for row, _ in items],
+                "_reasons": [[f"issuance:{rejection.reason}"] for _, rejection in items],
+            }
+        )
+        record_rejected(
+            session=session,
+            source=source,
+            batch_seq=seq,
+            license_type=license_type,
+            rejected=table,
+            cipher=hub.cipher,
+            now=hub.now(),
+            # A replayed row is in the lake under a replay batch whose number may equal the
+            # batch it was first quarantined in: that (resolved) row is opened again.
+            reopen=True,
+        )

@@ -206,22 +206,28 @@ def record_rejected(
     now: dt.datetime,
     source_batch: pa.Table | pa.RecordBatch | None = None,
     source_spec: Source | None = None,
+    reopen: bool = False,
 ) -> int:
     """Insert a batch's rejected rows, skipping those already there; return how many are new.
 
     With ``source_batch`` (the connector's batch) and ``source_spec``, values the mapping could
-    not convert are kept as the department sent them (see the module docstring).
+    not convert are kept as the department sent them (see the module docstring). With
+    ``reopen``, a row already there that was resolved is opened again with the new reasons and
+    values instead of skipped (a replayed row that a later step refused), and counted.
     """
     _check_rejected(rejected)
     if rejected.num_rows == 0:
         return 0
-    existing = set(
-        session.scalars(
-            sa.select(QuarantineRow.row_ref).where(
+    stored: dict[str, int] = {
+        ref: row_id
+        for ref, row_id in session.execute(
+            sa.select(QuarantineRow.row_ref, QuarantineRow.id).where(
                 QuarantineRow.source == source, QuarantineRow.batch_seq == batch_seq
             )
         )
-    )
+    }
+    existing = set(stored)
+    reopened = 0
     rows: list[dict[str, Any]] = []
     raw = (
         unconverted_values(rejected, source_batch=source_batch, source=source_spec)
@@ -236,6 +242,10 @@ def record_rejected(
         raw=raw,
     ):
         if ref in existing:
+            if reopen and ref in stored:
+                reopened += _reopen(
+                    session, stored[ref], reasons=reasons, row_json=row_json, now=now
+                )
             continue
         existing.add(ref)
         rows.append(
@@ -255,13 +265,39 @@ def record_rejected(
         session.execute(_insert_ignoring_duplicates(session), rows)
         session.flush()
     logger.info(
-        "quarantine %s batch %d: %d rows recorded, %d already there",
+        "quarantine %s batch %d: %d rows recorded, %d reopened, %d already there",
         source,
         batch_seq,
         len(rows),
-        rejected.num_rows - len(rows),
+        reopened,
+        rejected.num_rows - len(rows) - reopened,
     )
-    return len(rows)
+    return len(rows) + reopened
+
+
+def _reopen(
+    session: Session,
+    row_id: int,
+    *,
+    reasons: list[str],
+    row_json: dict[str, Any],
+    now: dt.datetime,
+) -> int:
+    """Open a resolved row again (compare-and-swap on its status); 1 if this call did."""
+    result = session.execute(
+        sa.update(QuarantineRow)
+        .where(QuarantineRow.id == row_id, QuarantineRow.status == RESOLVED)
+        .values(
+            status=OPEN,
+            reasons=reasons,
+            row_json=row_json,
+            created_at=now,
+            resolved_by=None,
+            resolved_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) == 1)
 
 
 def list_rows(

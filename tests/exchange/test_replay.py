@@ -381,6 +381,53 @@ def test_dirty_batch_end_to_end_then_replay_and_issue(setup: Setup) -> None:
     assert ingest_source(hub, SOURCE).rows_in == 0
 
 
+def test_records_issuance_refuses_are_quarantined_then_replayed_and_issued(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, dep = setup.hub, setup.dep
+    assert ingest_source(hub, SOURCE).rows_loaded == 381
+    # a row the gate quarantined in batch 1, fixed and replayed: in the lake under replay batch
+    # 1, the same number as the batch it was quarantined in
+    names = [ref for ref, why in dep.expected.items() if why == ["not_null:party_b_name"]]
+    first = replay_one(
+        hub, row_id=_quarantine(hub)[names[0]].id, overrides={"party_b_name": "王芳"}
+    )
+    assert (first.rows_loaded, first.batch_id) == (1, f"replay:{SOURCE}:1")
+
+    # issue() refuses every record (each credential over the bound): the change feed's cursor
+    # moves on, so each refused record is quarantined with its reason, in the same transaction
+    monkeypatch.setattr("license_store.issuance.MAX_CREDENTIAL_BYTES", 1024)
+    report = issue_licenses(hub, signer_for(hub))
+    assert report.issued["marriage_certificate"] == 0
+    assert report.quarantined["marriage_certificate"] == 382
+    quarantined = _quarantine(hub)
+    refused = {
+        ref: row
+        for ref, row in quarantined.items()
+        if row.reasons == ["issuance:license_record_too_large"]
+    }
+    assert len(refused) == 382 and all(row.status == "open" for row in refused.values())
+    # the replayed row's resolved quarantine entry is opened again, not skipped as a duplicate
+    assert refused[names[0]].resolved_by is None and refused[names[0]].replays == 1
+    assert len(quarantined) == 19 + 381
+    # ID fields encrypted, as the gate's quarantine keeps them
+    text = json.dumps([row.row_json for row in refused.values()], ensure_ascii=False)
+    assert [v for v in dep.ids() if v in text] == []
+    monkeypatch.undo()
+    assert issue_licenses(hub, signer_for(hub)).issued == {}  # nothing new in the lake
+
+    # a refused row, fixed and replayed, is issued by the next run and its entry resolved
+    ref = next(r for r in sorted(refused) if r != names[0])
+    fixed = replay_one(hub, row_id=refused[ref].id, overrides={"party_a_name": "赵六"})
+    assert fixed.rows_loaded == 1
+    again = issue_licenses(hub, signer_for(hub))
+    assert (again.issued, again.quarantined) == (
+        {"marriage_certificate": 1},
+        {"marriage_certificate": 0},
+    )
+    assert _quarantine(hub)[ref].status == "resolved"
+
+
 def test_batch_above_threshold_is_held(tmp_path: Path, hub_db_url: str) -> None:
     s = _setup(tmp_path, hub_db_url, n=120)
     hub, dep = s.hub, s.dep
