@@ -690,8 +690,8 @@ def write(
         "(sqlite3 lets the GIL go while SQLite inserts a row, and cryptography's Ed25519 while "
         "it signs), which brings the wall time closer to the CPU time of the issuing thread "
         "alone. New hub databases use 16 KiB pages (onehub.settings.SQLITE_PAGE_SIZE): "
-        "on 4 KiB pages every license row took a page of its own, and SQLite's share was 32-35 "
-        "µs per license instead of about 25. bench/sqlite_storage.py splits that share by "
+        "on 4 KiB pages every license row took a page of its own, and SQLite's share was about a "
+        "quarter more. bench/sqlite_storage.py splits that share by "
         "schema variant (bench/results/sqlite_storage.md): the holder rows take about a third, "
         "and a bare licenses table with its tokens still about half a signature.",
         "",
