@@ -185,8 +185,10 @@ def _quarantine(
     groups: dict[tuple[str, int], list[tuple[dict[str, Any], Rejection]]] = {}
     for rejection in rejected:
         row = rows[rejection.record_key]
-        # A batch id is "<source>:<seq>", or "replay:<source>:<seq>" for a replayed row.
-        seq = int(str(row["_batch_id"]).rsplit(":", 1)[-1])
+        # A batch id is "<source>:<seq>", or "replay:<source>:<seq>" for a replayed row; a lake
+        # row written some other way is filed under batch 0 rather than failing the run.
+        _, _, tail = str(row["_batch_id"]).rpartition(":")
+        seq = int(tail) if tail.isdecimal() else 0
         groups.setdefault((row["_source"], seq), []).append((row, rejection))
     for (source, seq), items in sorted(groups.items()):
         columns: dict[str, list[Any]] = {spec.name: [] for spec in license_type.fields}
