@@ -6,9 +6,9 @@ the proof configuration (the same for the whole call) is hashed once, signatures
 batch at a time (a :class:`~license_store.signer.BatchSigner` signs them in parallel while the
 next batch is built) and their proof values encoded a batch at a time, and each signed batch is
 written at once from a background thread: COPY on PostgreSQL (the server inserts while the next
-batch is signed), ``executemany`` on SQLite (SQLite's B-tree work runs on another core), a Core
-bulk INSERT elsewhere. Status-list indexes
-come from a sequence on PostgreSQL, so issuers of different license types can run at once.
+batch is signed), ``executemany`` on SQLite (SQLite's B-tree work runs on another core); a Core
+bulk INSERT elsewhere. Status-list indexes come from a sequence on PostgreSQL, so issuers of
+different license types can run at once.
 """
 
 from __future__ import annotations
@@ -699,7 +699,7 @@ class _RowWriter:
     SQLite: ``executemany`` on the driver connection, also in the background thread: sqlite3
     lets the GIL go while SQLite inserts a row, and Ed25519 signing (``cryptography``) lets it
     go while it signs, so SQLite's B-tree inserts and WAL writes run on another core beside the
-    signing (bench/issuance.py: about a fifth more licenses per wall second, for the same CPU).
+    signing (bench/issuance.py: a fifth less wall time per license, for a tenth more CPU).
     The issuing thread must not use the connection meanwhile: :meth:`finish` first. Any other
     database: SQLAlchemy Core bulk INSERT, in the issuing thread. Values are converted by the
     column types' own bind processors, once per distinct value, so what is stored is what
