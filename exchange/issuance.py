@@ -41,6 +41,14 @@ class IssuanceReport:
         return asdict(self)
 
 
+def _lake_id(hub: Hub, row: dict[str, Any], name: str) -> str | None:
+    """The ID number a lake row keeps encrypted under its holder key, or None if it has none."""
+    key, enc = row.get(f"{name}__key"), row.get(f"{name}__enc")
+    if key is None or enc is None:
+        return None
+    return hub.cipher.decrypt_text(enc, aad=key)
+
+
 def _records_from_changes(
     hub: Hub, license_type: LicenseType, rows: list[dict[str, Any]]
 ) -> list[LicenseRecord]:
@@ -50,8 +58,8 @@ def _records_from_changes(
         holders = []
         for holder in license_type.holders:
             key = row[f"{holder.id_field}__key"]
-            enc = row[f"{holder.id_field}__enc"]
-            if key is None or enc is None:
+            id_number = _lake_id(hub, row, holder.id_field)
+            if id_number is None:
                 continue
             kind = row[holder.kind_field] if holder.kind_field else holder.kinds[0]
             holders.append(
@@ -59,7 +67,7 @@ def _records_from_changes(
                     role=holder.role,
                     kind=kind,
                     holder_key=key,
-                    id_number=hub.cipher.decrypt_text(enc, aad=key),
+                    id_number=id_number,
                     name=row.get(holder.name_field) if holder.name_field else None,
                 )
             )
@@ -194,11 +202,9 @@ def _quarantine(
         columns: dict[str, list[Any]] = {spec.name: [] for spec in license_type.fields}
         for row, _ in items:
             for spec in license_type.fields:
-                value = row.get(spec.name)
-                if spec.type in ID_TYPES:
-                    key, enc = row.get(f"{spec.name}__key"), row.get(f"{spec.name}__enc")
-                    value = hub.cipher.decrypt_text(enc, aad=key) if key and enc else None
-                columns[spec.name].append(value)
+                columns[spec.name].append(
+                    _lake_id(hub, row, spec.name) if spec.type in ID_TYPES else row.get(spec.name)
+                )
         table = pa.table(
             {
                 **columns,

@@ -226,7 +226,7 @@ def record_rejected(
             )
         )
     }
-    existing = set(stored)
+    added: set[str] = set()
     reopened = 0
     rows: list[dict[str, Any]] = []
     raw = (
@@ -241,13 +241,23 @@ def record_rejected(
         aad=lambda ref: row_aad(source, ref),
         raw=raw,
     ):
-        if ref in existing:
-            if reopen and ref in stored:
-                reopened += _reopen(
-                    session, stored[ref], reasons=reasons, row_json=row_json, now=now
+        if ref in stored:
+            if reopen:
+                reopened += _swap_status(
+                    session,
+                    stored[ref],
+                    RESOLVED,
+                    status=OPEN,
+                    reasons=reasons,
+                    row_json=row_json,
+                    created_at=now,
+                    resolved_by=None,
+                    resolved_at=None,
                 )
             continue
-        existing.add(ref)
+        if ref in added:
+            continue
+        added.add(ref)
         rows.append(
             {
                 "source": source,
@@ -275,26 +285,12 @@ def record_rejected(
     return len(rows) + reopened
 
 
-def _reopen(
-    session: Session,
-    row_id: int,
-    *,
-    reasons: list[str],
-    row_json: dict[str, Any],
-    now: dt.datetime,
-) -> int:
-    """Open a resolved row again (compare-and-swap on its status); 1 if this call did."""
+def _swap_status(session: Session, row_id: int, expected: str, **values: Any) -> int:
+    """Update a row only while its status is ``expected`` (compare-and-swap); 1 if this did."""
     result = session.execute(
         sa.update(QuarantineRow)
-        .where(QuarantineRow.id == row_id, QuarantineRow.status == RESOLVED)
-        .values(
-            status=OPEN,
-            reasons=reasons,
-            row_json=row_json,
-            created_at=now,
-            resolved_by=None,
-            resolved_at=None,
-        )
+        .where(QuarantineRow.id == row_id, QuarantineRow.status == expected)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) == 1)
@@ -359,20 +355,17 @@ def mark_resolved(
     resolved: list[int] = []
     for row_id in row_ids:
         # compare-and-swap: only an open row changes, so a concurrent replay cannot resolve twice
-        result = session.execute(
-            sa.update(QuarantineRow)
-            .where(QuarantineRow.id == row_id, QuarantineRow.status == OPEN)
-            .values(
-                status=RESOLVED,
-                resolved_by=by,
-                resolved_at=now,
-                replays=QuarantineRow.replays + 1,
-                last_replayed_at=now,
-                last_replay_reasons=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) == 1:
+        if _swap_status(
+            session,
+            row_id,
+            OPEN,
+            status=RESOLVED,
+            resolved_by=by,
+            resolved_at=now,
+            replays=QuarantineRow.replays + 1,
+            last_replayed_at=now,
+            last_replay_reasons=None,
+        ):
             resolved.append(row_id)
     session.flush()
     return resolved
