@@ -14,11 +14,13 @@ different license types can run at once.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import struct
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from hashlib import sha256
@@ -215,7 +217,57 @@ def issue(
 
     Each license gets its own status-list index; its ``credentialStatus`` points at the
     revocation and suspension lists under ``status_base_url`` (default: the did:web origin).
+    Python's cyclic garbage collector is paused for the call (see :func:`_collector_paused`).
     """
+    with _collector_paused():
+        return _issue(
+            session=session,
+            records=records,
+            signer=signer,
+            cipher=cipher,
+            issuer_did=issuer_did,
+            type_codes=type_codes,
+            issuer_codes=issuer_codes,
+            now=now,
+            issuer_name=issuer_name,
+            status_base_url=status_base_url,
+        )
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a call, then put back what the caller had.
+
+    issue() allocates a few container objects per license (rows, holder rows, results) that
+    live until it returns and form no cycles, so collections during the call find nothing to
+    free, yet each one walks the objects of the young generations, and a full one every object
+    of the process: in the bench, with the records and 190,000 other objects alive, 2-8 µs per
+    license (one full collection per 20,000-license call). In an Airflow worker, with far more
+    objects alive, a full collection costs more. Reference counting still frees everything
+    that is not in a cycle; a collection at the next allocation after the call catches up.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _issue(
+    *,
+    session: Session,
+    records: Sequence[LicenseRecord],
+    signer: Signer,
+    cipher: Cipher,
+    issuer_did: str,
+    type_codes: Mapping[str, str],
+    issuer_codes: Mapping[str, str],
+    now: dt.datetime,
+    issuer_name: str,
+    status_base_url: str | None,
+) -> IssueResult:
     if now.utcoffset() is None:
         raise ValidationFailedError("now must be an aware datetime")
     if controller_of(signer.verification_method) != issuer_did:

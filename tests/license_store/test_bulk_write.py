@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Sequence
 
 import pytest
 from sqlalchemy import func, select
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from catalog_schemas.cipher import FieldCipher
 from license_store import issuance
-from license_store.error import ConcurrentIssuanceError
+from license_store.error import ConcurrentIssuanceError, UnknownLicenseTypeError
 from license_store.issuance import SIGN_BATCH, issue
 from license_store.model import License, LicenseHolder
 from license_store.record import LicenseRecord
@@ -137,3 +138,57 @@ def test_a_row_the_database_refuses_fails_the_call_and_writes_nothing(
     session.rollback()
     assert session.scalar(select(func.count()).select_from(License)) == 1
     assert session.scalar(select(func.count()).select_from(LicenseHolder)) == 2
+
+
+class _WatchingSigner(Ed25519Signer):
+    """Notes whether Python's cyclic garbage collector was on each time it signed."""
+
+    def __init__(self, signer: Ed25519Signer) -> None:
+        super().__init__(signer._private_key, verification_method=signer.verification_method)
+        self.collector_on: list[bool] = []
+
+    def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
+        self.collector_on.append(gc.isenabled())
+        return super().sign_many(messages)
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_issue_pauses_the_garbage_collector_and_restores_it(
+    session: Session,
+    signer: Ed25519Signer,
+    cipher: FieldCipher,
+    issuer_did: str,
+    type_codes: dict[str, str],
+    issuer_codes: dict[str, str],
+    make_record: MakeRecord,
+    now: dt.datetime,
+    enabled_before: bool,
+) -> None:
+    watching = _WatchingSigner(signer)
+
+    def run(records: list[LicenseRecord], **codes: dict[str, str]) -> None:
+        issue(
+            session=session,
+            records=records,
+            signer=watching,
+            cipher=cipher,
+            issuer_did=issuer_did,
+            type_codes=codes.get("type_codes", type_codes),
+            issuer_codes=issuer_codes,
+            now=now,
+        )
+
+    was = gc.isenabled()
+    try:
+        if not enabled_before:
+            gc.disable()
+        run([make_record(serial) for serial in range(1, 2 + SIGN_BATCH)])
+        assert watching.collector_on == [False, False]
+        assert gc.isenabled() is enabled_before
+        # Also when the call fails.
+        with pytest.raises(UnknownLicenseTypeError):
+            run([make_record(999)], type_codes={})
+        assert gc.isenabled() is enabled_before
+    finally:
+        if was:
+            gc.enable()
