@@ -53,12 +53,12 @@ def submit(signer: Signer, messages: Sequence[bytes]) -> Pending:
 
 
 class Ed25519Signer:
-    """A Signer holding an Ed25519 private key in memory."""
+    """A Signer holding an Ed25519 private key in memory (signing with libsodium, see ed25519)."""
 
     algorithm = ed25519.ALGORITHM
 
     def __init__(self, private_key: Ed25519PrivateKey, *, verification_method: str) -> None:
-        self._private_key = private_key
+        self._key = ed25519.SecretKey(private_key)
         self._verification_method = verification_method
 
     @property
@@ -68,12 +68,11 @@ class Ed25519Signer:
 
     def sign(self, data: bytes) -> bytes:
         """Return the 64-byte Ed25519 signature over ``data``."""
-        return self._private_key.sign(data)
+        return self._key.sign(data)
 
     def sign_many(self, messages: Sequence[bytes]) -> list[bytes]:
         """Return the signatures of many messages (one call layer fewer per signature)."""
-        sign = self._private_key.sign
-        return [sign(message) for message in messages]
+        return self._key.sign_many(messages)
 
     def __repr__(self) -> str:
         # Never show key material, not even by accident in a traceback or log line.

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from license_store import ed25519
 from license_store.error import KeyFormatError, VerificationError
@@ -41,6 +43,10 @@ def _check_known_answer(seed: bytes, public: bytes, message: bytes, signature: b
     private_key = ed25519.private_key_from_seed(seed)
     assert ed25519.public_bytes(private_key.public_key()) == public
     assert private_key.sign(message) == signature
+    # The signing path issuance uses (libsodium) gives the same bytes.
+    secret = ed25519.SecretKey(private_key)
+    assert secret.sign(message) == signature
+    assert secret.sign_many([message, message]) == [signature, signature]
     public_key = ed25519.public_key_from_bytes(public)
     ed25519.verify(public_key, message, signature)
 
@@ -114,3 +120,15 @@ def test_key_sizes_are_checked_before_parsing(size: int) -> None:
         ed25519.public_key_from_bytes(b"\x01" * size)
     with pytest.raises(KeyFormatError):
         ed25519.private_key_from_seed(b"\x01" * size)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.binary(min_size=32, max_size=32), messages=st.lists(st.binary(max_size=300)))
+def test_libsodium_signs_exactly_as_cryptography(seed: bytes, messages: list[bytes]) -> None:
+    # Ed25519 is deterministic: the signer issuance uses must give OpenSSL's bytes, which
+    # every verifier (ours included) checks.
+    private_key = ed25519.private_key_from_seed(seed)
+    secret = ed25519.SecretKey(private_key)
+    assert secret.sign_many(messages) == [private_key.sign(m) for m in messages]
+    assert all(secret.sign(m) == private_key.sign(m) for m in messages)
+    assert seed.hex() not in repr(secret)
