@@ -749,7 +749,7 @@ class _RowWriter:
     length instead of scanning it byte by byte for delimiters and escapes (its CPU per license
     fell by about a fifth, bench/issuance.py); holder rows are short and go as text.
     SQLite: ``executemany`` on the driver connection, also in the background thread: sqlite3
-    lets the GIL go while SQLite inserts a row, and Ed25519 signing (``cryptography``) lets it
+    lets the GIL go while SQLite inserts a row, and Ed25519 signing (libsodium, via cffi) lets it
     go while it signs, so SQLite's B-tree inserts and WAL writes run on another core beside the
     signing (bench/issuance.py: a fifth less wall time per license, for a tenth more CPU).
     The issuing thread must not use the connection meanwhile: :meth:`finish` first. Any other
