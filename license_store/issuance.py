@@ -200,40 +200,6 @@ class _Batch:
         )
 
 
-def issue(
-    *,
-    session: Session,
-    records: Sequence[LicenseRecord],
-    signer: Signer,
-    cipher: Cipher,
-    issuer_did: str,
-    type_codes: Mapping[str, str],
-    issuer_codes: Mapping[str, str],
-    now: dt.datetime,
-    issuer_name: str = ISSUER_NAME,
-    status_base_url: str | None = None,
-) -> IssueResult:
-    """Sign and store new or changed records in the caller's transaction; unchanged ones no-op.
-
-    Each license gets its own status-list index; its ``credentialStatus`` points at the
-    revocation and suspension lists under ``status_base_url`` (default: the did:web origin).
-    Python's cyclic garbage collector is paused for the call (see :func:`_collector_paused`).
-    """
-    with _collector_paused():
-        return _issue(
-            session=session,
-            records=records,
-            signer=signer,
-            cipher=cipher,
-            issuer_did=issuer_did,
-            type_codes=type_codes,
-            issuer_codes=issuer_codes,
-            now=now,
-            issuer_name=issuer_name,
-            status_base_url=status_base_url,
-        )
-
-
 @contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector for a call, then put back what the caller had.
@@ -255,7 +221,8 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _issue(
+@_collector_paused()
+def issue(
     *,
     session: Session,
     records: Sequence[LicenseRecord],
@@ -265,9 +232,15 @@ def _issue(
     type_codes: Mapping[str, str],
     issuer_codes: Mapping[str, str],
     now: dt.datetime,
-    issuer_name: str,
-    status_base_url: str | None,
+    issuer_name: str = ISSUER_NAME,
+    status_base_url: str | None = None,
 ) -> IssueResult:
+    """Sign and store new or changed records in the caller's transaction; unchanged ones no-op.
+
+    Each license gets its own status-list index; its ``credentialStatus`` points at the
+    revocation and suspension lists under ``status_base_url`` (default: the did:web origin).
+    Python's cyclic garbage collector is paused for the call (see :func:`_collector_paused`).
+    """
     if now.utcoffset() is None:
         raise ValidationFailedError("now must be an aware datetime")
     if controller_of(signer.verification_method) != issuer_did:
