@@ -1,9 +1,9 @@
-"""Ed25519 (RFC 8032): keys and verification over pyca/cryptography, bulk signing over libsodium.
+"""Ed25519 (RFC 8032): keys and verification over pyca/cryptography, signing over libsodium.
 
 Keys are generated, stored, published and verified with ``cryptography`` (OpenSSL). Signing
 goes through libsodium (PyCA's PyNaCl): Ed25519 signatures are deterministic, so both libraries
 give the same 64 bytes for the same seed and message (tests/license_store/test_ed25519.py checks
-it over RFC 8032's vectors and generated keys), and libsodium signs about 1.6 times faster here
+it over RFC 8032's vectors and generated keys), and libsodium signs about 1.5 times faster here
 (64-bit field arithmetic on x86-64, where OpenSSL's Ed25519 uses its portable 32-bit code;
 bench/issuance.py measures both). Issuance is bound by signing, so that is its throughput.
 """
