@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -21,33 +22,43 @@ from license_store.store import credential_of, current_license
 
 MakeRecord = Callable[..., LicenseRecord]
 IssueAll = Callable[[list[LicenseRecord], dt.datetime], None]
+IssueWith = Callable[..., object]
 
 # Free text that COPY's text format must escape, or could mistake for NULL.
 AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "\\N", "carriage\rreturn", "\\.", "中文 é"]
 
 
 @pytest.fixture
-def issue_all(
+def issue_with(
     session: Session,
     signer: Ed25519Signer,
     cipher: FieldCipher,
     issuer_did: str,
     type_codes: dict[str, str],
     issuer_codes: dict[str, str],
-) -> IssueAll:
+) -> IssueWith:
+    """issue() with the test store's arguments; keyword arguments override them."""
+
+    def run(records: list[LicenseRecord], **overrides: Any) -> object:
+        arguments: dict[str, Any] = {
+            "session": session,
+            "signer": signer,
+            "cipher": cipher,
+            "issuer_did": issuer_did,
+            "type_codes": type_codes,
+            "issuer_codes": issuer_codes,
+        }
+        return issue(records=records, **(arguments | overrides))
+
+    return run
+
+
+@pytest.fixture
+def issue_all(session: Session, issue_with: IssueWith) -> IssueAll:
     """Issue records in one call and commit; later reads come from the database."""
 
     def run(records: list[LicenseRecord], now: dt.datetime) -> None:
-        issue(
-            session=session,
-            records=records,
-            signer=signer,
-            cipher=cipher,
-            issuer_did=issuer_did,
-            type_codes=type_codes,
-            issuer_codes=issuer_codes,
-            now=now,
-        )
+        issue_with(records, now=now)
         session.commit()
         session.expunge_all()
 
@@ -156,29 +167,16 @@ class _WatchingSigner:
 
 @pytest.mark.parametrize("enabled_before", [True, False])
 def test_issue_pauses_the_garbage_collector_and_restores_it(
-    session: Session,
+    issue_with: IssueWith,
     signer: Ed25519Signer,
-    cipher: FieldCipher,
-    issuer_did: str,
-    type_codes: dict[str, str],
-    issuer_codes: dict[str, str],
     make_record: MakeRecord,
     now: dt.datetime,
     enabled_before: bool,
 ) -> None:
     watching = _WatchingSigner(signer)
 
-    def run(records: list[LicenseRecord], **codes: dict[str, str]) -> None:
-        issue(
-            session=session,
-            records=records,
-            signer=watching,
-            cipher=cipher,
-            issuer_did=issuer_did,
-            type_codes=codes.get("type_codes", type_codes),
-            issuer_codes=issuer_codes,
-            now=now,
-        )
+    def run(records: list[LicenseRecord], **overrides: Any) -> None:
+        issue_with(records, signer=watching, now=now, **overrides)
 
     was = gc.isenabled()
     try:
