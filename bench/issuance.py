@@ -29,9 +29,12 @@ few seconds apart) are steadier than the rates.
 
     .venv/bin/python bench/issuance.py [--licenses 20000] [--repeats 3] [--batch 2000]
         [--db-url sqlite] [--db-url postgresql+psycopg://.../onehub_issue_bench]
+        [--no-checkpoint]
 
 ``--db-url`` may be given more than once (one section per backend); a PostgreSQL database's
-license tables are dropped and re-created, so point it at a scratch database.
+license tables are dropped and re-created, so point it at a scratch database. Each timed
+PostgreSQL run starts from a ``CHECKPOINT`` (see ``_settle``; ``--no-checkpoint`` leaves it out,
+and the bench then needs no superuser or ``pg_checkpoint`` role).
 
 Results go to bench/results/issuance.md (or ``--out``).
 """
@@ -434,7 +437,9 @@ def _verify_all(
     return clocks
 
 
-def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, Any]:
+def run(
+    count: int, repeats: int, size: int, db_url: str | None, *, settle: bool = True
+) -> dict[str, Any]:
     """Measure every figure ``repeats`` times, interleaved with the raw rates; medians, ratios."""
     batch = records(count)
     cipher = FieldCipher({"k1": os.urandom(32)}, "k1")
@@ -455,7 +460,8 @@ def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, An
             if size < count:
                 (Path(tmp) / "whole").mkdir(exist_ok=True)
                 whole_engine = _fresh_engine(db_url, Path(tmp) / "whole")
-                _settle(whole_engine)
+                if settle:
+                    _settle(whole_engine)
                 _, _, whole_server = _issue_all(
                     whole_engine,
                     batch,
@@ -468,7 +474,8 @@ def run(count: int, repeats: int, size: int, db_url: str | None) -> dict[str, An
                 )
                 whole_engine.dispose()
             engine = _fresh_engine(db_url, Path(tmp))
-            _settle(engine)
+            if settle:
+                _settle(engine)
             issued, signatures, server_cpu = _issue_all(
                 engine,
                 batch,
@@ -674,7 +681,12 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
                     if "whole_server_us" in result
                     else ""
                 )
-                + ". Each timed run starts from a CHECKPOINT (see `_settle`). Counting the"
+                + (
+                    ". Each timed run starts from a CHECKPOINT (see `_settle`)."
+                    if args.checkpoint
+                    else ". No CHECKPOINT before the timed runs (`--no-checkpoint`)."
+                )
+                + " Counting the"
                 " server's CPU too (2,000 per call), issuance runs"
                 f" {result['both_cpu']:,.0f} licenses per CPU second of client and server"
                 f" together, {result['both_ratio_cpu']:.0%} of the raw sign rate (not the"
@@ -708,6 +720,7 @@ def write(
     command = (
         f".venv/bin/python bench/issuance.py --licenses {args.licenses}"
         f" --repeats {args.repeats} --batch {args.batch}"
+        + ("" if args.checkpoint else " --no-checkpoint")
         + "".join(
             " --db-url " + ("postgresql+psycopg://…" if url else "sqlite") for url, _ in results
         )
@@ -801,6 +814,12 @@ def main() -> None:
         " tables are DROPPED and re-created; may be given more than once",
     )
     parser.add_argument(
+        "--no-checkpoint",
+        dest="checkpoint",
+        action="store_false",
+        help="PostgreSQL: do not CHECKPOINT before each timed run (see _settle)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"where the results go (default: {RESULTS})"
     )
     args = parser.parse_args()
@@ -811,7 +830,7 @@ def main() -> None:
             raise SystemExit("refusing to drop the tables of a load-test database")
         print(f"backend: {'sqlite' if db_url is None else 'postgresql'}", flush=True)
         before = os.getloadavg()[0]
-        result = run(args.licenses, args.repeats, args.batch, db_url)
+        result = run(args.licenses, args.repeats, args.batch, db_url, settle=args.checkpoint)
         results.append((db_url, result | {"load_before": before, "load_after": os.getloadavg()[0]}))
     write(results, args, args.out)
 
