@@ -6,16 +6,20 @@ CI=true, where a missing server is a failure (``.ci/run`` starts them first).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import sqlalchemy as sa
 
 VECTORS = Path(__file__).parent / "vectors"
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 PG_ADMIN_URL = os.environ.get(
     "ONEHUB_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -87,3 +91,18 @@ def hub_db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def bench_script() -> Callable[[str], ModuleType]:
+    """Import a script of bench/ by name (they are scripts, not a package), e.g. "issuance"."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -8,33 +8,20 @@ timing is asserted.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
 import sqlalchemy as sa
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "issuance.py"
-
-
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_issuance", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_issuance_bench_issues_verifies_and_reports_every_ratio(
-    backend: str, request: pytest.FixtureRequest
+    backend: str, request: pytest.FixtureRequest, bench_script: Callable[[str], ModuleType]
 ) -> None:
     db_url = None if backend == "sqlite" else str(request.getfixturevalue("postgres_url"))
-    bench = _bench()
+    bench = bench_script("issuance")
 
     result = bench.run(120, 1, 50, db_url)
 
@@ -51,8 +38,10 @@ def test_the_issuance_bench_issues_verifies_and_reports_every_ratio(
         assert ("server_us" in result) == ("whole_server_us" in result)
 
 
-def test_the_bench_says_what_role_a_checkpoint_needs(postgres_url: str) -> None:
-    bench = _bench()
+def test_the_bench_says_what_role_a_checkpoint_needs(
+    postgres_url: str, bench_script: Callable[[str], ModuleType]
+) -> None:
+    bench = bench_script("issuance")
     role = f"onehub_t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
