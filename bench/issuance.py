@@ -180,8 +180,13 @@ class _Clock:
         return result
 
 
-def _fresh_engine(db_url: str | None, folder: Path, schema: sa.MetaData = metadata) -> sa.Engine:
-    """A new hub database with the license tables of ``schema`` (the hub's, by default)."""
+def _fresh_engine(
+    db_url: str | None, folder: Path, schema: sa.MetaData = metadata, *, settle: bool = False
+) -> sa.Engine:
+    """A new hub database with the license tables of ``schema`` (the hub's, by default).
+
+    With ``settle``, a PostgreSQL server then checkpoints before the timed run (see _settle).
+    """
     if db_url is None:
         path = folder / "hub.db"
         for stale in (path, path.with_name("hub.db-wal"), path.with_name("hub.db-shm")):
@@ -200,6 +205,8 @@ def _fresh_engine(db_url: str | None, folder: Path, schema: sa.MetaData = metada
                 sa.text("ALTER TABLE licenses ALTER COLUMN credential_enc SET STORAGE MAIN")
             )
             connection.execute(sa.text("ALTER TABLE licenses SET (toast_tuple_target = 8160)"))
+    if settle:
+        _settle(engine)
     return engine
 
 
@@ -212,8 +219,9 @@ def _settle(engine: sa.Engine) -> None:
     cluster: a third of the issuing backend's CPU went to the kernel copying into the page
     cache, more than half of that under XLogFileInit; in one call the server's CPU per license
     was 35 µs without the checkpoint and 25 µs with it). After a checkpoint the server
-    recycles old segments, as a server under steady load does. The pages this run dirties are written at the next checkpoint, outside the timed
-    work, as a running server's checkpointer writes them in the background.
+    recycles old segments, as a server under steady load does. The pages this run dirties are
+    written at the next checkpoint, outside the timed work, as a running server's checkpointer
+    writes them in the background.
     """
     if engine.dialect.name != "postgresql":
         return
@@ -460,9 +468,7 @@ def run(
             whole_server: float | None = None
             if size < count:
                 (Path(tmp) / "whole").mkdir(exist_ok=True)
-                whole_engine = _fresh_engine(db_url, Path(tmp) / "whole")
-                if settle:
-                    _settle(whole_engine)
+                whole_engine = _fresh_engine(db_url, Path(tmp) / "whole", settle=settle)
                 _, _, whole_server = _issue_all(
                     whole_engine,
                     batch,
@@ -474,9 +480,7 @@ def run(
                     whole,
                 )
                 whole_engine.dispose()
-            engine = _fresh_engine(db_url, Path(tmp))
-            if settle:
-                _settle(engine)
+            engine = _fresh_engine(db_url, Path(tmp), settle=settle)
             issued, signatures, server_cpu = _issue_all(
                 engine,
                 batch,
