@@ -22,6 +22,7 @@ from catalog_schemas.catalog import load_catalog
 from catalog_schemas.cipher import FieldCipher
 from catalog_schemas.errors import FatalError
 from exchange.hub import Hub
+from onehub.checkpoint import Checkpointer, attach, connection_class
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,11 +158,20 @@ SQLITE_CACHE_KIB: Final = 65536
 def make_engine(url: str) -> sa.Engine:
     """An engine for the hub database.
 
-    SQLite gets WAL and a busy timeout (for the API's workers), foreign keys, and the page size
-    and page cache above (the page size only when the database is new).
+    SQLite gets WAL and a busy timeout (for the API's workers), foreign keys, the page size
+    and page cache above (the page size only when the database is new), and a database file
+    its WAL checkpoints in a background thread (:mod:`onehub.checkpoint`).
     """
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        database = sa.engine.make_url(url).database
+        connect_args: dict[str, Any] = {"timeout": 30}
+        checkpointer = None
+        if database and database != ":memory:":
+            checkpointer = Checkpointer(database)
+            connect_args["factory"] = connection_class(checkpointer)
+        engine = sa.create_engine(url, connect_args=connect_args)
+        if checkpointer is not None:
+            attach(engine, checkpointer)
 
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
