@@ -50,7 +50,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,9 @@ DCA = "11440000000000050C"
 TYPE_CODES = {"marriage_certificate": DCA + "001"}
 ISSUER_CODES = {"dca": DCA}
 HUB_KEY = b"bench-hub-key-32-bytes-long!!!!!"
+# The batch id of the timed records; the licenses a store already holds (see _prefill) have
+# another, so every figure counts only the licenses issued while timed.
+TIMED_BATCH = "bench:1"
 OFFICES = ("广州市越秀区民政局", "广州市天河区民政局", "深圳市福田区民政局", "佛山市南海区民政局")
 
 
@@ -94,10 +97,10 @@ def _resident_id(region: str, born: dt.date, sequence: int) -> str:
     return body + mod_11_2.calc_check_digit(body)
 
 
-def records(count: int) -> list[LicenseRecord]:
-    """Deterministic marriage-certificate records, two holders each."""
+def records(count: int, *, first: int = 0, batch_id: str = TIMED_BATCH) -> list[LicenseRecord]:
+    """Deterministic marriage-certificate records, two holders each, numbered from ``first``."""
     out = []
-    for n in range(count):
+    for n in range(first, first + count):
         born_a = dt.date(1960, 1, 1) + dt.timedelta(days=n % 12000)
         born_b = dt.date(1962, 6, 1) + dt.timedelta(days=(n * 7) % 12000)
         id_a = _resident_id("440106", born_a, n)
@@ -140,7 +143,7 @@ def records(count: int) -> list[LicenseRecord]:
                 valid_from=registered,
                 valid_until=None,
                 source="dca_marriage",
-                batch_id="bench:1",
+                batch_id=batch_id,
                 as_of=NOW,
                 row_hash=hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest(),
             )
@@ -182,11 +185,19 @@ class _Clock:
 
 
 def _fresh_engine(
-    db_url: str | None, folder: Path, schema: sa.MetaData = metadata, *, settle: bool = False
+    db_url: str | None,
+    folder: Path,
+    schema: sa.MetaData = metadata,
+    *,
+    settle: bool = False,
+    prior: Sequence[LicenseRecord] = (),
+    cipher: FieldCipher | None = None,
+    kek: bytes = b"",
 ) -> sa.Engine:
     """A new hub database with the license tables of ``schema`` (the hub's, by default).
 
-    With ``settle``, a PostgreSQL server then checkpoints before the timed run (see _settle).
+    ``prior`` records are then issued into it, untimed (see _prefill). With ``settle``, a
+    PostgreSQL server then checkpoints before the timed run (see _settle).
     """
     if db_url is None:
         path = folder / "hub.db"
@@ -206,9 +217,41 @@ def _fresh_engine(
                 sa.text("ALTER TABLE licenses ALTER COLUMN credential_enc SET STORAGE MAIN")
             )
             connection.execute(sa.text("ALTER TABLE licenses SET (toast_tuple_target = 8160)"))
+    if prior:
+        assert cipher is not None
+        _prefill(engine, prior, cipher, kek)
     if settle:
         _settle(engine)
     return engine
+
+
+def _prefill(
+    engine: sa.Engine, prior: Sequence[LicenseRecord], cipher: FieldCipher, kek: bytes
+) -> None:
+    """Issue other records first, untimed: the timed run meets a store that holds licenses.
+
+    As a running hub is: its indexes are not empty, and on SQLite its WAL file has been written
+    and checkpointed before, so SQLite writes the timed run's pages over it from the start,
+    as it does after every complete checkpoint, instead of growing a new file (into fresh page
+    cache, and new blocks at each sync). ``--cold`` leaves this out: an empty store, as on the
+    first day.
+    """
+    with Session(engine) as session:
+        signer = KeyRing(issuer_did=ISSUER_DID).signer(session=session, kek=kek, now=NOW)
+        issue(
+            session=session,
+            records=prior,
+            signer=signer,
+            cipher=cipher,
+            issuer_did=ISSUER_DID,
+            type_codes=TYPE_CODES,
+            issuer_codes=ISSUER_CODES,
+            now=NOW,
+        )
+        session.commit()
+    checkpointer = checkpointer_of(engine)
+    if checkpointer is not None:
+        checkpointer.wait()
 
 
 def _settle(engine: sa.Engine) -> None:
@@ -326,8 +369,12 @@ def stored_rows(engine: sa.Engine) -> tuple[list[Row], dict[str, list[Row]]]:
     with engine.connect() as connection:
         licenses = [
             tuple(row)
-            for row in connection.exec_driver_sql(
-                f"SELECT {', '.join(LICENSE_COLUMNS)} FROM licenses ORDER BY status_index"
+            for row in connection.execute(
+                sa.text(
+                    f"SELECT {', '.join(LICENSE_COLUMNS)} FROM licenses WHERE batch_id = :batch"
+                    " ORDER BY status_index"
+                ),
+                {"batch": TIMED_BATCH},
             )
         ]
         holders: dict[str, list[Row]] = {}
@@ -418,7 +465,7 @@ def _signing_stage(batch: list[LicenseRecord], cipher: FieldCipher) -> int:
 def _credentials(engine: sa.Engine, cipher: FieldCipher) -> tuple[list[dict[str, Any]], float]:
     """The issued credentials (parsed), and their mean signed size in bytes."""
     with Session(engine) as session:
-        licenses = list(session.scalars(sa.select(License)))
+        licenses = list(session.scalars(sa.select(License).where(License.batch_id == TIMED_BATCH)))
         size = statistics.mean(
             len(cipher.decrypt(lic.credential_enc, aad=lic.license_id)) for lic in licenses
         )
@@ -454,12 +501,24 @@ def _verify_all(
 
 
 def run(
-    count: int, repeats: int, size: int, db_url: str | None, *, settle: bool = True
+    count: int,
+    repeats: int,
+    size: int,
+    db_url: str | None,
+    *,
+    settle: bool = True,
+    warm: bool = True,
 ) -> dict[str, Any]:
-    """Measure every figure ``repeats`` times, interleaved with the raw rates; medians, ratios."""
+    """Measure every figure ``repeats`` times, interleaved with the raw rates; medians, ratios.
+
+    With ``warm``, each timed run issues into a store that already holds ``count`` other
+    licenses (see _prefill); without, into an empty one.
+    """
     batch = records(count)
+    prior = records(count, first=count, batch_id="bench:prior") if warm else []
     cipher = FieldCipher({"k1": os.urandom(32)}, "k1")
     kek = os.urandom(32)
+    store = partial(_fresh_engine, db_url, settle=settle, prior=prior, cipher=cipher, kek=kek)
     messages = [hashlib.sha512(i.to_bytes(8, "big")).digest() for i in range(count)]
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -476,7 +535,7 @@ def run(
             whole_checkpoint: Checkpointer | None = None
             if size < count:
                 (Path(tmp) / "whole").mkdir(exist_ok=True)
-                whole_engine = _fresh_engine(db_url, Path(tmp) / "whole", settle=settle)
+                whole_engine = store(Path(tmp) / "whole")
                 _, _, whole_server = _issue_all(
                     whole_engine,
                     batch,
@@ -489,7 +548,7 @@ def run(
                 )
                 whole_engine.dispose()  # waits for the background checkpoint (SQLite)
                 whole_checkpoint = checkpointer_of(whole_engine)
-            engine = _fresh_engine(db_url, Path(tmp), settle=settle)
+            engine = store(Path(tmp))
             issued, signatures, server_cpu = _issue_all(
                 engine,
                 batch,
@@ -552,6 +611,7 @@ def run(
                         row[f"{name}_{clock}"] / row[f"raw_verify_{clock}"]
                     )
             row["credential_bytes"] = credential_bytes
+            row["verified"] = len(credentials)  # the timed run's, not those issued before it
             if storage is not None:
                 row["storage_us"] = 1e6 * storage / count
             if server_cpu is not None:
@@ -611,8 +671,14 @@ def section(result: dict[str, Any], args: argparse.Namespace, db_url: str | None
         f"{args.licenses:,} marriage-certificate licenses (two holders each, registered on up"
         " to 9,497 different days, signed credentials of"
         f" {result['credential_bytes'] / 1000:.1f} kB, stored encrypted as base64url),"
-        f" {args.batch:,} per `issue()` call and commit; hub database: {backend}."
-        f" Median of {args.repeats} repeats. Load average before / after:"
+        f" {args.batch:,} per `issue()` call and commit; hub database: {backend}; "
+        + (
+            f"each timed run issues into a store that already holds {args.licenses:,} other"
+            " licenses, issued untimed before it (`_prefill`; `--cold` for an empty store)."
+            if args.warm
+            else "each timed run issues into an empty store (`--cold`)."
+        )
+        + f" Median of {args.repeats} repeats. Load average before / after:"
         f" {result['load_before']:.1f} / {result['load_after']:.1f}.",
         "",
         "| what | per CPU s | vs raw | per wall s | vs raw |",
@@ -755,6 +821,7 @@ def write(
         f".venv/bin/python bench/issuance.py --licenses {args.licenses}"
         f" --repeats {args.repeats} --batch {args.batch}"
         + ("" if args.checkpoint else " --no-checkpoint")
+        + ("" if args.warm else " --cold")
         + "".join(
             " --db-url " + ("postgresql+psycopg://…" if url else "sqlite") for url, _ in results
         )
@@ -854,6 +921,13 @@ def main() -> None:
         help="PostgreSQL: do not CHECKPOINT before each timed run (see _settle)",
     )
     parser.add_argument(
+        "--cold",
+        dest="warm",
+        action="store_false",
+        help="issue into an empty store, not one that already holds as many other licenses"
+        " (see _prefill)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help=f"where the results go (default: {RESULTS})"
     )
     args = parser.parse_args()
@@ -864,7 +938,9 @@ def main() -> None:
             raise SystemExit("refusing to drop the tables of a load-test database")
         print(f"backend: {'sqlite' if db_url is None else 'postgresql'}", flush=True)
         before = os.getloadavg()[0]
-        result = run(args.licenses, args.repeats, args.batch, db_url, settle=args.checkpoint)
+        result = run(
+            args.licenses, args.repeats, args.batch, db_url, settle=args.checkpoint, warm=args.warm
+        )
         results.append((db_url, result | {"load_before": before, "load_after": os.getloadavg()[0]}))
     write(results, args, args.out)
 
