@@ -8,11 +8,12 @@ In one process, alternating run by run, over the same synthetic marriage-certifi
 * **raw sign, libsodium**: the same messages signed by ``license_store.ed25519.SecretKey``
   (PyNaCl's libsodium, what issuance signs with: the same signatures, faster), in the same
   slices, so the report also shows issuance against the primitive it uses.
-* **issuance**: ``license_store.issuance.issue`` into a fresh hub database, ``--batch`` records
-  per call and per commit: identifiers, status-list indices, credentials, RFC 8785, proofs,
-  AES-GCM of the signed credential, rows written from a second thread while the next batch is
-  signed (SQLite: executemany; PostgreSQL: binary COPY), commit.
-* **issuance in one call**: the same records into another fresh database in one ``issue()``
+* **issuance**: ``license_store.issuance.issue`` into a new hub database that already holds
+  as many other licenses (issued untimed first, see ``_prefill``; ``--cold``: empty),
+  ``--batch`` records per call and per commit: identifiers, status-list indices, credentials,
+  RFC 8785, proofs, AES-GCM of the signed credential, rows written from a second thread while
+  the next batch is signed (SQLite: INSERTs of 64 rows; PostgreSQL: binary COPY), commit.
+* **issuance in one call**: the same records into another such database in one ``issue()``
   call and one commit, as the pipeline issues a license type's changeset (with its own raw
   slice of the same size right before it).
 * **signing stage**: the same credentials rendered (RFC 8785), hashed, signed, encoded and
@@ -29,7 +30,7 @@ few seconds apart) are steadier than the rates.
 
     .venv/bin/python bench/issuance.py [--licenses 20000] [--repeats 3] [--batch 2000]
         [--db-url sqlite] [--db-url postgresql+psycopg://.../onehub_issue_bench]
-        [--no-checkpoint]
+        [--no-checkpoint] [--cold]
 
 ``--db-url`` may be given more than once (one section per backend); a PostgreSQL database's
 license tables are dropped and re-created, so point it at a scratch database. Each timed
@@ -885,16 +886,18 @@ def write(
         "escapes, which cut its CPU per license by about a fifth. Per wall second that overlap "
         "works when one call carries a whole changeset, as the pipeline's calls do; with 2,000 "
         "per call each call ends waiting for the server to store its last batch and commit. On "
-        "SQLite the B-tree inserts (five indexes per license, two per holder), the WAL writes "
-        "and the checkpoints are CPU of the issuing process itself, which is why SQLite stays "
-        "furthest below 50 % per CPU second; they run in a second thread, beside the signing "
-        "(sqlite3 lets the GIL go while SQLite inserts a row, and libsodium (through cffi) while "
-        "it signs), which brings the wall time closer to the CPU time of the issuing thread "
-        "alone. New hub databases use 16 KiB pages (onehub.settings.SQLITE_PAGE_SIZE): "
-        "on 4 KiB pages every license row took a page of its own, and SQLite's share was about a "
-        "quarter more. bench/sqlite_storage.py splits that share by "
-        "schema variant (bench/results/sqlite_storage.md): the holder rows take about a third, "
-        "and a bare licenses table with its tokens still about half a signature.",
+        "SQLite the B-tree inserts (five indexes per license, two per holder) and the WAL writes "
+        "are CPU of the issuing process itself, which is why SQLite stays furthest below 50 % "
+        "per CPU second; they run in a second thread, beside the signing (sqlite3 lets the GIL "
+        "go while SQLite runs a statement of 64 rows, and libsodium (through cffi) while it "
+        "signs), which brings the wall time closer to the CPU time of the issuing thread alone. "
+        "The checkpoints that copy the WAL into the database file run in the hub's checkpoint "
+        "thread after the commit (onehub.checkpoint), as PostgreSQL's checkpointer writes "
+        "pages after the run. New hub databases use 16 KiB pages "
+        "(onehub.settings.SQLITE_PAGE_SIZE): on 4 KiB pages every license row took a page of "
+        "its own, and SQLite's share was about a quarter more. bench/sqlite_storage.py splits "
+        "that share by schema variant (bench/results/sqlite_storage.md): the holder rows take "
+        "about a third, and a bare licenses table with its tokens still about half a signature.",
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
