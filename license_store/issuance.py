@@ -599,15 +599,17 @@ _CURRENT_COLUMNS: Final = (
     "issuer_department",
 )
 # The keys go as one JSON array parameter (encoded in C; a driver's array adapter works key by
-# key in Python). PostgreSQL: a lateral join, so every key is an index probe whatever the
-# planner's statistics say (a store that was never analyzed, like a freshly seeded one, would
-# otherwise get sequential scans for long IN lists). SQLite: IN over json_each, which it
-# answers with probes of the (record_key, version) index.
+# key in Python). PostgreSQL: a lateral join of each key's latest version (ORDER BY version
+# DESC LIMIT 1), so every key is one probe of the (record_key, version) index whatever the
+# planner's statistics say: without the LIMIT, a store that was never analyzed (a freshly
+# seeded one) got a hash join over a sequential scan of every license, once per call. SQLite:
+# IN over json_each, which it answers with probes of the same index.
 _CURRENT_PG: Final = text(
     "SELECT "
     + ", ".join(f"l.{name}" for name in _CURRENT_COLUMNS)
     + " FROM json_array_elements_text(CAST(:keys AS json)) AS k(record_key)"
-    " CROSS JOIN LATERAL (SELECT * FROM licenses WHERE licenses.record_key = k.record_key) AS l"
+    " CROSS JOIN LATERAL (SELECT * FROM licenses WHERE licenses.record_key = k.record_key"
+    " ORDER BY licenses.version DESC LIMIT 1) AS l"
 )
 _CURRENT_SQLITE: Final = text(
     f"SELECT {', '.join(_CURRENT_COLUMNS)} FROM licenses"
@@ -701,10 +703,14 @@ def _take_serial(
     # A counter per (type, issuer): unique by construction, and read once per call. Two
     # concurrent issuers would pick the same number and one fails on the unique constraint.
     if scope not in next_serial:
+        # ORDER BY ... LIMIT 1 rather than max(): one step down the (type, issuer, serial)
+        # index whatever the planner's statistics say (without them, PostgreSQL aggregated
+        # every entry of the type).
         highest = session.scalar(
-            select(func.max(License.serial)).where(
-                License.license_type == scope[0], License.issuer_department == scope[1]
-            )
+            select(License.serial)
+            .where(License.license_type == scope[0], License.issuer_department == scope[1])
+            .order_by(License.serial.desc())
+            .limit(1)
         )
         next_serial[scope] = (highest or 0) + 1
     serial = next_serial[scope]
