@@ -252,7 +252,13 @@ def _prefill(
         session.commit()
     checkpointer = checkpointer_of(engine)
     if checkpointer is not None:
-        checkpointer.wait()
+        _settled(checkpointer)
+
+
+def _settled(checkpointer: Checkpointer) -> None:
+    """Wait for the SQLite hub's checkpoint thread to finish what is due."""
+    if not checkpointer.wait(timeout=120):
+        raise SystemExit(f"the WAL checkpoint of {checkpointer.path} did not finish in 2 minutes")
 
 
 def _settle(engine: sa.Engine) -> None:
@@ -306,7 +312,7 @@ def _issue_all(
         if checkpointer is not None:
             # SQLite: the hub's background checkpoint of that commit ends before the timing
             # starts, as the CHECKPOINT before a PostgreSQL run (see _settle).
-            checkpointer.wait()
+            _settled(checkpointer)
         backend = (
             session.scalar(sa.text("SELECT pg_backend_pid()"))
             if engine.dialect.name == "postgresql"

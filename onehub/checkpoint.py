@@ -6,22 +6,31 @@ it, inside that commit: a pipeline issuing a 20,000-license changeset waited 160
 for its commit, about as long as storing the rows took (bench/issuance.py). The hub's engines
 leave it to a :class:`Checkpointer` instead, as PostgreSQL leaves it to its checkpointer
 process: after a commit that wrote, a thread of the engine's own runs a PASSIVE checkpoint
-(which never blocks readers or writers), at most one per :data:`PAUSE`. The connections still
-checkpoint for themselves once the log reaches :data:`FALLBACK_PAGES`, so the log stays bounded
-if the thread cannot keep up or is gone (a forked process, an exiting one).
+(which never blocks readers or writers), at most one per :data:`PAUSE`, and again after each
+pause while a reader still needs older pages. The connections still checkpoint for themselves
+once the log reaches :data:`FALLBACK_PAGES`, so the log stays bounded if the thread cannot keep
+up or is gone.
+
+What wakes the thread is a commit of a transaction the connection had open
+(``in_transaction``): an INSERT, UPDATE, DELETE or REPLACE through SQLAlchemy or sqlite3.
+Statements sqlite3 runs outside a transaction (DDL, a CTE in front of DML, AUTOCOMMIT
+connections) are checkpointed with the next commit that wakes it, or by the fallback. Disposing
+of the engine, forking, and the interpreter's exit each end the thread after any checkpoint
+still due.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 import sqlalchemy as sa
 
@@ -51,20 +60,23 @@ class Checkpointer:
     """Checkpoints one SQLite database file after commits, from a thread of its own.
 
     Args:
-        path: The database file (as the engine opens it).
+        path: The database file (made absolute here, so a later change of directory does not
+            point the thread at another file).
         pause: Seconds between checkpoints, at least.
         idle: Seconds without a commit after which the thread ends.
     """
 
     def __init__(self, path: str, *, pause: float = PAUSE, idle: float = IDLE) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)
         self.stats = CheckpointStats()
         self._pause = pause
         self._idle = idle
         self._reset()
+        _LIVE.add(self)
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
+        # Also in a forked child, where the parent's thread did not come along and its lock may
+        # have been held at the fork.
         self._state = threading.Condition()
         self._due = False  # a commit wrote since the last checkpoint started
         self._running = False
@@ -73,21 +85,15 @@ class Checkpointer:
 
     @property
     def alive(self) -> bool:
-        """Whether the thread is running (it ends when idle and when closed)."""
+        """Whether a thread is on duty (it ends when idle and when closed)."""
         with self._state:
             return self._thread is not None
 
     def committed(self) -> None:
         """Note that a commit wrote to the log: a checkpoint follows within the pause."""
-        if self._pid != os.getpid():
-            self._reset()  # a forked child: the parent's thread and lock state stay behind
         with self._state:
             self._due = True
-            if self._thread is None and not self._closing:
-                self._thread = threading.Thread(
-                    target=self._run, name="onehub-wal-checkpoint", daemon=True
-                )
-                self._thread.start()
+            self._start()
             self._state.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -97,19 +103,39 @@ class Checkpointer:
                 lambda: self._thread is None or not (self._due or self._running), timeout
             )
 
-    def close(self) -> None:
-        """Run a checkpoint still due, then end the thread (the engine is being disposed)."""
+    def close(self, *, final: bool = False) -> None:
+        """Run a checkpoint still due, then end the thread (the engine is being disposed).
+
+        The engine may be used again, and its next commit starts another thread; ``final``
+        (at the interpreter's exit) starts none.
+        """
         with self._state:
             self._closing = True
             thread = self._thread
             self._state.notify_all()
         if thread is not None and thread is not threading.current_thread():
             thread.join()
+        if final:
+            return
         with self._state:
-            self._closing = False  # an engine may be used again after dispose()
+            self._closing = False
+            self._start()  # for a commit that came while the thread was ending
+
+    def _start(self) -> None:
+        """Start a thread if a checkpoint is due and none is on duty (the lock is held)."""
+        if not self._due or self._thread is not None or self._closing:
+            return
+        thread = threading.Thread(target=self._run, name="onehub-wal-checkpoint", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError as exc:  # no threads left: the next commit tries again
+            logger.warning("cannot start the WAL checkpoint thread of %s: %s", self.path, exc)
+            return
+        self._thread = thread
 
     def _run(self) -> None:
         connection: sqlite3.Connection | None = None
+        failed = False
         try:
             while self._next():
                 if connection is None:
@@ -123,9 +149,20 @@ class Checkpointer:
                         self._due = True
                     self._state.notify_all()
                     self._state.wait_for(lambda: self._closing, self._pause)
+        except Exception:
+            # Not ours to raise anywhere; the next commit starts another thread.
+            failed = True
+            logger.exception("the WAL checkpoint thread of %s failed", self.path)
         finally:
             if connection is not None:
                 connection.close()
+            with self._state:
+                self._running = False
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                    if not failed:
+                        self._start()  # a commit that came while this thread was ending
+                self._state.notify_all()
 
     def _next(self) -> bool:
         """Wait for a checkpoint to be due and mark it running; False when the thread ends."""
@@ -137,9 +174,7 @@ class Checkpointer:
                     break
                 self._state.wait(remaining)
             if not self._due:
-                self._thread = None  # idle or closing: a later commit starts another
-                self._state.notify_all()
-                return False
+                return False  # idle, or closing with nothing due
             self._due = False
             self._running = True
             return True
@@ -148,7 +183,7 @@ class Checkpointer:
         try:
             # mode=rw: a database file that is gone is not created again, empty.
             return sqlite3.connect(
-                f"file:{quote(self.path)}?mode=rw",
+                f"{Path(self.path).as_uri()}?mode=rw",
                 uri=True,
                 timeout=0,
                 isolation_level=None,
@@ -164,7 +199,8 @@ class Checkpointer:
         try:
             busy, log, done = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY:
+            # sqlite_errorcode is the extended code (SQLITE_BUSY_RECOVERY is 261).
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == sqlite3.SQLITE_BUSY:
                 return False  # another connection is checkpointing (or closing): again later
             # The next commit tries again; the connections' own checkpoints bound the log.
             logger.warning("WAL checkpoint of %s failed: %s", self.path, exc)
@@ -191,12 +227,18 @@ def connection_class(checkpointer: Checkpointer) -> type[sqlite3.Connection]:
             wrote = self.in_transaction
             super().commit()
             if wrote:
-                checkpointer.committed()
+                try:
+                    checkpointer.committed()
+                except Exception:
+                    # The commit is durable: a caller told otherwise might write it twice.
+                    # The connections' own checkpoints bound the log meanwhile.
+                    logger.exception("cannot schedule a WAL checkpoint of %s", checkpointer.path)
 
     return _Connection
 
 
 _ENGINES: WeakKeyDictionary[sa.Engine, Checkpointer] = WeakKeyDictionary()
+_LIVE: WeakSet[Checkpointer] = WeakSet()
 
 
 def attach(engine: sa.Engine, checkpointer: Checkpointer) -> None:
@@ -208,3 +250,19 @@ def attach(engine: sa.Engine, checkpointer: Checkpointer) -> None:
 def checkpointer_of(engine: sa.Engine) -> Checkpointer | None:
     """The checkpointer of an engine :func:`onehub.settings.make_engine` made, if any."""
     return _ENGINES.get(engine)
+
+
+def _after_fork_in_child() -> None:
+    for checkpointer in list(_LIVE):
+        checkpointer._reset()
+
+
+def _close_all() -> None:
+    # At exit, the checkpoints still due: a CLI command or a pipeline task leaves its commits
+    # in the database file, not only in the WAL.
+    for checkpointer in list(_LIVE):
+        checkpointer.close(final=True)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_close_all)

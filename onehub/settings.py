@@ -163,10 +163,12 @@ def make_engine(url: str) -> sa.Engine:
     its WAL checkpoints in a background thread (:mod:`onehub.checkpoint`).
     """
     if url.startswith("sqlite"):
-        database = sa.engine.make_url(url).database
+        parsed = sa.engine.make_url(url)
+        database = parsed.database
         connect_args: dict[str, Any] = {"timeout": 30}
         checkpointer = None
-        if database and database != ":memory:":
+        # A file, named as a path (a "file:" URI, uri=true, keeps SQLite's own checkpoints).
+        if database and database != ":memory:" and not parsed.query.get("uri"):
             checkpointer = Checkpointer(database)
             connect_args["factory"] = connection_class(checkpointer)
         engine = sa.create_engine(url, connect_args=connect_args)
