@@ -69,11 +69,12 @@ from catalog_schemas.holder import holder_key
 from license_store import ed25519
 from license_store.canonical import canonicalize
 from license_store.credential import ISSUER_NAME, CredentialTemplate
-from license_store.issuance import SIGN_BATCH, issue
+from license_store.issuance import SIGN_BATCH, IssueResult, issue
 from license_store.key import KeyRing
 from license_store.model import License, LicenseHolder, metadata
 from license_store.proof import encode_signatures
 from license_store.record import HolderRef, LicenseRecord
+from license_store.signer import Signer
 from license_store.status_list import StatusLists, publish, published_lists
 from license_store.store import credential_of
 from license_store.verification import verify_credential
@@ -239,20 +240,27 @@ def _prefill(
     """
     with Session(engine) as session:
         signer = KeyRing(issuer_did=ISSUER_DID).signer(session=session, kek=kek, now=NOW)
-        issue(
-            session=session,
-            records=prior,
-            signer=signer,
-            cipher=cipher,
-            issuer_did=ISSUER_DID,
-            type_codes=TYPE_CODES,
-            issuer_codes=ISSUER_CODES,
-            now=NOW,
-        )
+        _issue(session, prior, signer, cipher)
         session.commit()
     checkpointer = checkpointer_of(engine)
     if checkpointer is not None:
         _settled(checkpointer)
+
+
+def _issue(
+    session: Session, batch: Sequence[LicenseRecord], signer: Signer, cipher: FieldCipher
+) -> IssueResult:
+    """issue() with the bench's issuer, codes and clock."""
+    return issue(
+        session=session,
+        records=batch,
+        signer=signer,
+        cipher=cipher,
+        issuer_did=ISSUER_DID,
+        type_codes=TYPE_CODES,
+        issuer_codes=ISSUER_CODES,
+        now=NOW,
+    )
 
 
 def _settled(checkpointer: Checkpointer) -> None:
@@ -329,16 +337,7 @@ def _issue_all(
                     signatures += signed
 
             def work(start: int = start) -> int:
-                result = issue(
-                    session=session,
-                    records=batch[start : start + size],
-                    signer=signer,
-                    cipher=cipher,
-                    issuer_did=ISSUER_DID,
-                    type_codes=TYPE_CODES,
-                    issuer_codes=ISSUER_CODES,
-                    now=NOW,
-                )
+                result = _issue(session, batch[start : start + size], signer, cipher)
                 session.commit()
                 return len(result.issued)
 
