@@ -16,7 +16,12 @@ from exchange.model import metadata as exchange_metadata
 from license_store import status_list
 from license_store.key import KeyRing
 from license_store.model import Base as LicenseBase
-from license_store.model import License, LicenseStatusChange, SigningKey
+from license_store.model import (
+    License,
+    LicenseStatusChange,
+    SigningKey,
+    ensure_holder_license_rules,
+)
 from license_store.signer import Signer
 from license_store.status import StatusChange, change_status, history
 from license_store.store import get_license
@@ -29,6 +34,9 @@ def create_schema(engine: sa.Engine) -> None:
         metadata.create_all(engine)
     if engine.dialect.name == "postgresql":
         _keep_credentials_inline(engine)
+        with engine.begin() as connection:
+            # A hub database made before the holder rows' rule became triggers.
+            ensure_holder_license_rules(connection)
         with engine.connect() as connection:
             ensure_pg_function(connection)  # the audit log's append (exchange.audit)
 
