@@ -125,7 +125,9 @@ def test_moving_a_holder_row_to_a_missing_license_is_refused(
 
 def test_deleting_a_license_deletes_its_holder_rows(hub: sa.Engine, issued: list[str]) -> None:
     with hub.begin() as connection:
-        connection.execute(sa.text("DELETE FROM licenses WHERE license_id = :id"), {"id": issued[0]})
+        connection.execute(
+            sa.text("DELETE FROM licenses WHERE license_id = :id"), {"id": issued[0]}
+        )
     with hub.connect() as connection:
         left = connection.execute(sa.select(LicenseHolder.license_id)).scalars().all()
     assert sorted(set(left)) == [issued[1]]
@@ -183,7 +185,9 @@ def test_a_database_with_the_old_foreign_key_moves_to_the_triggers(
 
     with hub.connect() as connection:
         constraints = connection.execute(
-            sa.text("SELECT contype FROM pg_constraint WHERE conrelid = 'license_holders'::regclass")
+            sa.text(
+                "SELECT contype FROM pg_constraint WHERE conrelid = 'license_holders'::regclass"
+            )
         ).scalars()
         triggers = connection.execute(
             sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal")
