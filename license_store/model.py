@@ -192,7 +192,7 @@ class LicenseHolder(Base):
     with a FOREIGN KEY, a probe of the licenses' primary key per row. On PostgreSQL a FOREIGN
     KEY runs a query per row and locks the license row it finds (writing WAL for the lock),
     which was a fifth of the server's CPU per license issued; there statement triggers enforce
-    the same rule on each statement's rows at once (:data:`HOLDER_LICENSE_RULES`).
+    the same rule on each statement's rows at once (:func:`holder_license_rules`).
     """
 
     __tablename__ = "license_holders"
@@ -213,14 +213,17 @@ class LicenseHolder(Base):
 
 # PostgreSQL's form of the holder rows' foreign key (see LicenseHolder): the same rules, checked
 # once per statement over the rows it wrote (one COPY of an issuance batch is one statement),
-# not by a query and a row lock per row. A license is never deleted or renamed by the hub (a
-# new version is a new row); the triggers keep the rule if someone does it by hand. Unlike a
-# FOREIGN KEY they take no lock on the license, so a license deleted by hand in a concurrent
-# transaction could leave a holder row naming it; no code of the hub deletes licenses.
-HOLDER_LICENSE_RULES: Final = (
-    """CREATE OR REPLACE FUNCTION license_holders_check_license() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
+# not by a query and a row lock per row. The functions run as their owner, with the search path
+# pinned to the schema they are made in and pg_temp last (no temporary table can stand in for
+# these tables), as a foreign key's checks do. Unlike a foreign key they take no lock on the
+# license: docs/licenses.md (Storage) says what that leaves open. The hub itself only ever adds
+# holder rows to licenses it inserts in the same transaction.
+_FUNCTION_HEAD: Final = (
+    "CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql"
+    " SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$\n"
+)
+_FUNCTIONS: Final = {
+    "license_holders_check_license": """DECLARE
     missing text;
 BEGIN
     SELECT h.license_id INTO missing FROM license_holders_new h
@@ -234,15 +237,11 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$""",
-    """CREATE OR REPLACE FUNCTION licenses_delete_holders() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
+    "licenses_delete_holders": """BEGIN
     DELETE FROM license_holders h USING licenses_old o WHERE h.license_id = o.license_id;
     RETURN NULL;
 END $$""",
-    """CREATE OR REPLACE FUNCTION licenses_keep_held_id() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
+    "licenses_keep_held_id": """BEGIN
     IF EXISTS (SELECT 1 FROM license_holders WHERE license_id = OLD.license_id) THEN
         RAISE EXCEPTION 'license % has holder rows: its identifier cannot change',
             OLD.license_id
@@ -251,67 +250,117 @@ BEGIN
     END IF;
     RETURN NEW;
 END $$""",
-    """CREATE OR REPLACE FUNCTION licenses_truncate_holders() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
+    # `TRUNCATE licenses, license_holders` holds the holders open (object_in_use); that
+    # statement empties them anyway, and DELETE does too.
+    "licenses_truncate_holders": """BEGIN
     TRUNCATE license_holders;
     RETURN NULL;
+EXCEPTION WHEN object_in_use THEN
+    DELETE FROM license_holders;
+    RETURN NULL;
 END $$""",
-    "DROP TRIGGER IF EXISTS license_holders_insert_check ON license_holders",
-    """CREATE TRIGGER license_holders_insert_check AFTER INSERT ON license_holders
-REFERENCING NEW TABLE AS license_holders_new
-FOR EACH STATEMENT EXECUTE FUNCTION license_holders_check_license()""",
-    "DROP TRIGGER IF EXISTS license_holders_update_check ON license_holders",
-    """CREATE TRIGGER license_holders_update_check AFTER UPDATE ON license_holders
-REFERENCING NEW TABLE AS license_holders_new
-FOR EACH STATEMENT EXECUTE FUNCTION license_holders_check_license()""",
-    "DROP TRIGGER IF EXISTS licenses_delete_holders ON licenses",
-    """CREATE TRIGGER licenses_delete_holders AFTER DELETE ON licenses
-REFERENCING OLD TABLE AS licenses_old
-FOR EACH STATEMENT EXECUTE FUNCTION licenses_delete_holders()""",
-    "DROP TRIGGER IF EXISTS licenses_keep_held_id ON licenses",
-    """CREATE TRIGGER licenses_keep_held_id BEFORE UPDATE OF license_id ON licenses
-FOR EACH ROW WHEN (OLD.license_id IS DISTINCT FROM NEW.license_id)
-EXECUTE FUNCTION licenses_keep_held_id()""",
-    "DROP TRIGGER IF EXISTS licenses_truncate_holders ON licenses",
-    """CREATE TRIGGER licenses_truncate_holders AFTER TRUNCATE ON licenses
-FOR EACH STATEMENT EXECUTE FUNCTION licenses_truncate_holders()""",
+}
+# (name, table, definition after the name).
+_TRIGGERS: Final = (
+    (
+        "license_holders_insert_check",
+        "license_holders",
+        "AFTER INSERT ON license_holders REFERENCING NEW TABLE AS license_holders_new"
+        " FOR EACH STATEMENT EXECUTE FUNCTION license_holders_check_license()",
+    ),
+    (
+        "license_holders_update_check",
+        "license_holders",
+        "AFTER UPDATE ON license_holders REFERENCING NEW TABLE AS license_holders_new"
+        " FOR EACH STATEMENT EXECUTE FUNCTION license_holders_check_license()",
+    ),
+    (
+        "licenses_delete_holders",
+        "licenses",
+        "AFTER DELETE ON licenses REFERENCING OLD TABLE AS licenses_old"
+        " FOR EACH STATEMENT EXECUTE FUNCTION licenses_delete_holders()",
+    ),
+    (
+        "licenses_keep_held_id",
+        "licenses",
+        "BEFORE UPDATE OF license_id ON licenses FOR EACH ROW"
+        " WHEN (OLD.license_id IS DISTINCT FROM NEW.license_id)"
+        " EXECUTE FUNCTION licenses_keep_held_id()",
+    ),
+    (
+        "licenses_truncate_holders",
+        "licenses",
+        "AFTER TRUNCATE ON licenses FOR EACH STATEMENT"
+        " EXECUTE FUNCTION licenses_truncate_holders()",
+    ),
 )
+HOLDER_TRIGGER_NAMES: Final = tuple(name for name, _, _ in _TRIGGERS)
 
 
+def holder_license_rules(schema: str) -> list[str]:
+    """The statements that put the rules in place in ``schema`` (a quoted identifier)."""
+    statements = [
+        _FUNCTION_HEAD.format(name=name, schema=schema) + body for name, body in _FUNCTIONS.items()
+    ]
+    for name, table, definition in _TRIGGERS:
+        statements += (
+            f"DROP TRIGGER IF EXISTS {name} ON {table}",
+            f"CREATE TRIGGER {name} {definition}",
+        )
+    return statements
+
+
+# In place in the current schema: the five triggers on its two tables, and no foreign key.
 _HOLDER_RULES_IN_PLACE: Final = text(
-    "SELECT (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgname IN"
-    " ('license_holders_insert_check', 'license_holders_update_check',"
-    " 'licenses_delete_holders', 'licenses_keep_held_id', 'licenses_truncate_holders')) = 5"
-    " AND NOT EXISTS (SELECT 1 FROM pg_constraint"
-    " WHERE conname = 'fk_license_holders_license_id_licenses')"
+    "SELECT (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
+    " AND tgrelid IN ('licenses'::regclass, 'license_holders'::regclass)"
+    " AND tgname IN ("
+    + ", ".join(f"'{name}'" for name in HOLDER_TRIGGER_NAMES)
+    + f")) = {len(HOLDER_TRIGGER_NAMES)}"
+    " AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE contype = 'f'"
+    " AND conrelid = 'license_holders'::regclass AND confrelid = 'licenses'::regclass)"
 )
 
 
 def ensure_holder_license_rules(connection: Connection) -> None:
     """On PostgreSQL, put the holder rows' license rule in place as triggers (idempotent).
 
-    A hub database created before the triggers has the FOREIGN KEY instead: it is dropped
-    here, in the same transaction as the triggers are created.
+    A hub database created before the triggers has the FOREIGN KEY instead: it is dropped here,
+    in the same transaction as the triggers are made. Both tables are locked first, in the
+    order issuance takes them (licenses, then holders), so a migration waits for a running
+    issuance instead of deadlocking with it (and gives up after lock_timeout).
     """
-    if (
-        connection.dialect.name != "postgresql"
-        or connection.execute(_HOLDER_RULES_IN_PLACE).scalar()
-    ):
+    if connection.dialect.name != "postgresql":
         return
+    if connection.execute(_HOLDER_RULES_IN_PLACE).scalar():
+        return
+    schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+    connection.execute(text("SET LOCAL lock_timeout = '60s'"))
+    connection.execute(text("LOCK TABLE licenses, license_holders IN ACCESS EXCLUSIVE MODE"))
     connection.execute(
         text(
             "ALTER TABLE license_holders DROP CONSTRAINT IF EXISTS"
             " fk_license_holders_license_id_licenses"
         )
     )
-    for statement in HOLDER_LICENSE_RULES:
+    quoted = connection.dialect.identifier_preparer.quote(schema)
+    for statement in holder_license_rules(quoted):
         connection.execute(text(statement))
 
 
 @event.listens_for(LicenseHolder.__table__, "after_create")
 def _holder_license_rules(target: Table, connection: Connection, **_: object) -> None:
     ensure_holder_license_rules(connection)
+
+
+@event.listens_for(LicenseHolder.__table__, "before_drop")
+def _drop_licenses_triggers(target: Table, connection: Connection, **_: object) -> None:
+    # The triggers on licenses name license_holders: they go with it.
+    if connection.dialect.name != "postgresql":
+        return
+    for name, table, _definition in _TRIGGERS:
+        if table == "licenses":
+            connection.execute(text(f"DROP TRIGGER IF EXISTS {name} ON licenses"))
 
 
 class LicenseStatusChange(Base):

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from catalog_schemas.cipher import FieldCipher
 from license_store.issuance import issue
-from license_store.model import HOLDER_LICENSE_RULES, LicenseHolder, metadata
+from license_store.model import HOLDER_TRIGGER_NAMES, LicenseHolder, metadata
 from license_store.record import LicenseRecord
 from license_store.signer import Ed25519Signer
 from onehub.database import create_schema
@@ -75,6 +75,18 @@ def _holder(license_id: str, holder_key: str = "f" * 64) -> dict[str, str]:
     }
 
 
+def _triggers(connection: sa.Connection) -> int:
+    """The rule's triggers on the current schema's two tables."""
+    return int(
+        connection.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN"
+                " ('licenses'::regclass, 'license_holders'::regclass)"
+            )
+        ).scalar_one()
+    )
+
+
 def _holders(hub: sa.Engine) -> int:
     with hub.connect() as connection:
         return int(connection.execute(HOLDER_COUNT).scalar_one())
@@ -93,9 +105,11 @@ def test_a_holder_row_of_a_missing_license_is_refused(hub: sa.Engine, issued: li
 
 
 def test_one_bad_row_refuses_the_whole_statement(hub: sa.Engine, issued: list[str]) -> None:
+    # One INSERT with three VALUES rows (not executemany, which sends a statement per row on
+    # psycopg), the bad row in the middle.
     rows = [_holder(issued[0], "a" * 64), _holder("1.2.156.missing"), _holder(issued[1], "b" * 64)]
     with pytest.raises(IntegrityError), hub.begin() as connection:
-        connection.execute(sa.insert(LicenseHolder), rows)
+        connection.execute(sa.insert(LicenseHolder).values(rows))
     assert _holders(hub) == 4
 
 
@@ -146,14 +160,15 @@ def test_copy_of_a_holder_row_of_a_missing_license_is_refused(
     hub: sa.Engine, issued: list[str]
 ) -> None:
     # COPY is how issue() writes holder rows on PostgreSQL; the statement trigger sees its rows.
-    row = _holder("1.2.156.missing")
+    rows = [_holder(issued[0], "a" * 64), _holder("1.2.156.missing"), _holder(issued[1], "b" * 64)]
     with pytest.raises(psycopg.errors.ForeignKeyViolation), hub.begin() as connection:
         raw = connection.connection.driver_connection
         assert raw is not None
         with raw.cursor() as cursor:
-            columns = ", ".join(row)
+            columns = ", ".join(rows[0])
             with cursor.copy(f"COPY license_holders ({columns}) FROM STDIN") as copy:
-                copy.write_row(list(row.values()))
+                for row in rows:
+                    copy.write_row(list(row.values()))
             # The trigger runs at the end of the COPY statement, inside the exit above.
     assert _holders(hub) == 4
 
@@ -171,9 +186,9 @@ def test_a_database_with_the_old_foreign_key_moves_to_the_triggers(
 ) -> None:
     # As a hub database made before the triggers: a FOREIGN KEY, no triggers.
     with hub.begin() as connection:
-        for statement in HOLDER_LICENSE_RULES:
-            if statement.startswith("DROP TRIGGER"):
-                connection.execute(sa.text(statement))
+        for name in HOLDER_TRIGGER_NAMES:
+            for table in ("licenses", "license_holders"):
+                connection.execute(sa.text(f"DROP TRIGGER IF EXISTS {name} ON {table}"))
         connection.execute(
             sa.text(
                 "ALTER TABLE license_holders ADD CONSTRAINT fk_license_holders_license_id_licenses"
@@ -189,10 +204,63 @@ def test_a_database_with_the_old_foreign_key_moves_to_the_triggers(
                 "SELECT contype FROM pg_constraint WHERE conrelid = 'license_holders'::regclass"
             )
         ).scalars()
-        triggers = connection.execute(
-            sa.text("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal")
-        ).scalar_one()
+        triggers = _triggers(connection)
     assert sorted(constraints) == ["p"]  # the primary key only
     assert triggers == 5
     with pytest.raises(IntegrityError), hub.begin() as connection:
         connection.execute(sa.insert(LicenseHolder), [_holder("1.2.156.missing")])
+
+
+@pytest.mark.parametrize("hub_db_url", ["postgresql"], indirect=True)
+def test_truncating_licenses_with_its_holders_by_name(hub: sa.Engine, issued: list[str]) -> None:
+    # The form a foreign key asked for; the trigger's own TRUNCATE meets the open table.
+    with hub.begin() as connection:
+        connection.execute(sa.text("TRUNCATE licenses, license_holders, license_status_history"))
+    assert _holders(hub) == 0
+
+
+@pytest.mark.parametrize("hub_db_url", ["postgresql"], indirect=True)
+def test_a_temporary_licenses_table_does_not_stand_in(hub: sa.Engine, issued: list[str]) -> None:
+    with pytest.raises(IntegrityError), hub.begin() as connection:
+        connection.execute(sa.text("CREATE TEMPORARY TABLE licenses (license_id text)"))
+        connection.execute(sa.text("INSERT INTO licenses VALUES ('1.2.156.missing')"))
+        connection.execute(sa.insert(LicenseHolder.__table__), [_holder("1.2.156.missing")])
+    assert _holders(hub) == 4
+
+
+@pytest.mark.parametrize("hub_db_url", ["postgresql"], indirect=True)
+def test_a_second_hub_schema_gets_rules_of_its_own(
+    hub: sa.Engine, issued: list[str], hub_db_url: str
+) -> None:
+    with hub.begin() as connection:
+        connection.execute(sa.text("CREATE SCHEMA second"))
+    other = sa.create_engine(hub_db_url, connect_args={"options": "-c search_path=second"})
+    try:
+        metadata.create_all(other)
+        with other.connect() as connection:
+            assert _triggers(connection) == 5
+        with pytest.raises(IntegrityError), other.begin() as connection:
+            connection.execute(sa.insert(LicenseHolder), [_holder(issued[0])])
+        # A license of the first schema deleted from a session of the second: its own schema's
+        # holder rows go, whatever the session's search path.
+        with other.begin() as connection:
+            connection.execute(
+                sa.text("DELETE FROM public.licenses WHERE license_id = :id"), {"id": issued[0]}
+            )
+    finally:
+        other.dispose()
+    with hub.connect() as connection:
+        assert _triggers(connection) == 5
+        left = connection.execute(sa.select(LicenseHolder.license_id)).scalars().all()
+    assert sorted(set(left)) == [issued[1]]
+
+
+@pytest.mark.parametrize("hub_db_url", ["postgresql"], indirect=True)
+def test_dropping_the_holders_table_takes_the_license_triggers(
+    hub: sa.Engine, issued: list[str]
+) -> None:
+    LicenseHolder.__table__.drop(hub)
+    with hub.begin() as connection:
+        connection.execute(sa.text("DELETE FROM license_status_history"))
+        deleted = connection.execute(sa.text("DELETE FROM licenses")).rowcount
+    assert deleted == 2
