@@ -33,8 +33,8 @@ def create_schema(engine: sa.Engine) -> None:
     for metadata in (exchange_metadata, LicenseBase.metadata, quarantine_metadata):
         metadata.create_all(engine)
     if engine.dialect.name == "postgresql":
-        _keep_credentials_inline(engine)
         with engine.begin() as connection:
+            _keep_credentials_inline(connection)
             # A hub database made before the holder rows' rule became triggers.
             ensure_holder_license_rules(connection)
         with engine.connect() as connection:
@@ -52,14 +52,11 @@ _INLINE_CHECK = sa.text(
 )
 
 
-def _keep_credentials_inline(engine: sa.Engine) -> None:
-    with engine.begin() as connection:
-        if connection.execute(_INLINE_CHECK).scalar():
-            return
-        connection.execute(
-            sa.text("ALTER TABLE licenses ALTER COLUMN credential_enc SET STORAGE MAIN")
-        )
-        connection.execute(sa.text("ALTER TABLE licenses SET (toast_tuple_target = 8160)"))
+def _keep_credentials_inline(connection: sa.Connection) -> None:
+    if connection.execute(_INLINE_CHECK).scalar():
+        return
+    connection.execute(sa.text("ALTER TABLE licenses ALTER COLUMN credential_enc SET STORAGE MAIN"))
+    connection.execute(sa.text("ALTER TABLE licenses SET (toast_tuple_target = 8160)"))
 
 
 def signer_for(hub: Hub) -> Signer:
